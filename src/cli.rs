@@ -1,0 +1,264 @@
+//! The command line: raw arguments → validated settings → a command.
+//!
+//! Library errors stay typed until here; this is the edge where they become
+//! messages and the documented exit codes (SPEC section 2).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::outcome::{CheckStatus, DrillOutcome, human};
+use crate::report::{self, Format, RunInfo};
+use crate::scenario::{self, Diagnostic, Plan};
+
+/// Exit codes of SPEC section 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Passed = 0,
+    Failed = 1,
+    Invalid = 2,
+    Environment = 3,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rollback-drill",
+    version,
+    about = "Rehearse rollbacks of LLM-platform changes: detect, decide, execute, verify, timed against targets"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every scenario given (files or folders) and write reports.
+    Run(RunArgs),
+    /// Load and check scenario files; print every problem; run nothing.
+    Validate(PathsArg),
+    /// One line per scenario: name, change type, target, faults.
+    List(PathsArg),
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct PathsArg {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios/")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios/")]
+    pub paths: Vec<PathBuf>,
+    /// Where reports are written.
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// Report formats, comma separated: junit, json, md (html is not
+    /// implemented yet). history.jsonl is always appended.
+    #[arg(long, value_delimiter = ',', default_value = "junit,json,md")]
+    pub format: Vec<String>,
+    /// Seed for every scenario, overriding the scenarios' own.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+pub fn main(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate(args) => validate(&args.paths),
+        Command::List(args) => list(&args.paths),
+        Command::Schema => {
+            let schema = schemars::schema_for!(scenario::raw::RawScenario);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema serializes")
+            );
+            Exit::Passed
+        }
+    }
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "error: {d}");
+    }
+    let files: std::collections::BTreeSet<_> = diags.iter().map(|d| &d.file).collect();
+    let _ = writeln!(
+        err,
+        "{} problem(s) in {} file(s); nothing was run",
+        diags.len(),
+        files.len()
+    );
+}
+
+fn load(paths: &[PathBuf]) -> Result<Vec<Plan>, Exit> {
+    scenario::load_all(paths).map_err(|diags| {
+        print_diagnostics(&diags);
+        Exit::Invalid
+    })
+}
+
+fn validate(paths: &[PathBuf]) -> Exit {
+    match load(paths) {
+        Ok(plans) => {
+            println!("{} scenario(s) valid", plans.len());
+            Exit::Passed
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(paths: &[PathBuf]) -> Exit {
+    let plans = match load(paths) {
+        Ok(plans) => plans,
+        Err(code) => return code,
+    };
+    let width = plans.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
+    println!(
+        "{:width$}  {:10}  {:>7}  FAULTS",
+        "SCENARIO", "CHANGE", "TARGET"
+    );
+    for p in &plans {
+        println!(
+            "{:width$}  {:10}  {:>7}  none",
+            p.name,
+            p.change.as_str(),
+            p.restore_target.to_string()
+        );
+    }
+    Exit::Passed
+}
+
+fn parse_formats(raw: &[String]) -> Result<Vec<Format>, String> {
+    let mut formats = Vec::new();
+    for f in raw {
+        let format: Format = f.parse()?;
+        if format == Format::Html {
+            return Err(
+                "the html report is not implemented yet: use --format junit,json,md".into(),
+            );
+        }
+        formats.push(format);
+    }
+    formats.sort();
+    formats.dedup();
+    Ok(formats)
+}
+
+fn run(args: RunArgs) -> Exit {
+    let formats = match parse_formats(&args.format) {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("error: --format: {message}");
+            return Exit::Invalid;
+        }
+    };
+    let mut plans = match load(&args.paths) {
+        Ok(plans) => plans,
+        Err(code) => return code,
+    };
+    if let Some(seed) = args.seed {
+        for p in &mut plans {
+            p.seed = seed;
+        }
+    }
+    let started_at = jiff::Timestamp::now().to_string();
+    let clock = Instant::now();
+    let total = plans.len();
+    let terminal = std::io::stderr().is_terminal();
+    let mut outcomes = Vec::with_capacity(total);
+    for (i, plan) in plans.iter().enumerate() {
+        if terminal {
+            eprint!("\r\x1b[2K[{}/{total}] {} …", i + 1, plan.name);
+        }
+        let outcome = crate::sim::run(plan);
+        let verdict = if outcome.passed() { "pass" } else { "FAIL" };
+        if terminal {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("[{}/{total}] {verdict} {}", i + 1, plan.name);
+        outcomes.push(outcome);
+    }
+    let run = RunInfo {
+        started_at,
+        finished_at: jiff::Timestamp::now().to_string(),
+        wall_ms: clock.elapsed().as_millis() as u64,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    print!("{}", summary_table(&outcomes));
+    match report::write(&args.report_dir, &formats, &outcomes, &run) {
+        Ok(files) => {
+            println!(
+                "reports: {} file(s) in {}",
+                files.len(),
+                args.report_dir.display()
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Environment;
+        }
+    }
+    if outcomes.iter().all(DrillOutcome::passed) {
+        Exit::Passed
+    } else {
+        Exit::Failed
+    }
+}
+
+/// The table printed on stdout: failures first, each failed check beneath.
+pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
+    use std::fmt::Write as _;
+    let ordered = report::markdown::ordered(outcomes);
+    let width = outcomes
+        .iter()
+        .map(|o| o.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:6}  {:width$}  {:10}  {:>8}  {:>8}  {:>8}  {:>7}",
+        "RESULT", "SCENARIO", "CHANGE", "DETECT", "DECIDE", "RESTORE", "TARGET"
+    );
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), human);
+    for o in &ordered {
+        let d = o.durations();
+        let _ = writeln!(
+            out,
+            "{:6}  {:width$}  {:10}  {:>8}  {:>8}  {:>8}  {:>7}",
+            if o.passed() { "pass" } else { "FAIL" },
+            o.scenario,
+            o.change.as_str(),
+            opt(d.detect),
+            opt(d.decide),
+            opt(d.restore),
+            o.restore_target.to_string()
+        );
+        for c in o
+            .checks()
+            .iter()
+            .filter(|c| c.status == CheckStatus::Failed)
+        {
+            let _ = writeln!(out, "        {}: {}", c.name, c.message);
+        }
+    }
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let _ = writeln!(
+        out,
+        "{} drill(s): {} passed, {} failed",
+        outcomes.len(),
+        outcomes.len() - failed,
+        failed
+    );
+    out
+}

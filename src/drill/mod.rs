@@ -1,0 +1,56 @@
+//! The rollback procedure, independent of where it runs.
+//!
+//! [`Procedure`] is a state machine: a driver wakes it at the times it asked
+//! for, it reads metrics and the registry through the [`Staging`] port, and
+//! it answers with the next times it wants to be woken. The simulated driver
+//! ([`crate::sim`]) backs the port with an in-process world on a virtual
+//! clock; a live driver backs it with HTTP and the wall clock. Everything the
+//! procedure sees and does lands in its [`Record`].
+
+mod policy;
+mod procedure;
+mod record;
+
+pub use policy::{fires, metric_value};
+pub use procedure::{Procedure, Role, Wake};
+pub use record::*;
+
+use crate::scenario::{Candidate, Dur};
+use crate::sim::registry::RegistryError;
+use crate::sim::traffic::Observation;
+
+/// When a registry write was acknowledged, and when every router had it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteAck {
+    pub acked_at: u64,
+    pub converged_at: u64,
+}
+
+/// What the procedure can observe and change in a staging world.
+/// Times are milliseconds since the drill started.
+pub trait Staging {
+    /// Metrics of one version of a route over the `window` ending at `now`.
+    fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation;
+    /// Metrics of a route's whole traffic since `since` (bounded by the
+    /// policy window).
+    fn route_metrics(&self, now: u64, route: &str, since: u64) -> Observation;
+    /// The route's metrics over the window before the release.
+    fn baseline(&self, route: &str) -> Option<Observation>;
+    fn candidates(&self, now: u64, route: &str) -> Result<Vec<Candidate>, RegistryError>;
+    fn versions(&self, now: u64, route: &str) -> Result<Vec<String>, RegistryError>;
+    /// The most recent candidate set in which `bad` did not serve.
+    fn previous_candidates(
+        &self,
+        now: u64,
+        route: &str,
+        bad: &str,
+    ) -> Result<Option<Vec<Candidate>>, RegistryError>;
+    fn write_route(
+        &mut self,
+        now: u64,
+        route: &str,
+        candidates: Vec<Candidate>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<WriteAck, RegistryError>;
+}

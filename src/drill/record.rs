@@ -1,0 +1,62 @@
+//! What a procedure run leaves behind: times, the decision path, each
+//! step's fate and the findings. Measurements only; verdicts are derived
+//! from them later (see [`crate::outcome`]).
+
+use serde::Serialize;
+
+use crate::scenario::{Decision, FindingKind, Trigger};
+
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub detected: Option<u64>,
+    pub decided: Option<u64>,
+    pub restored: Option<u64>,
+    pub verified: Option<u64>,
+    /// The trigger that fired first and the value it saw.
+    pub trigger: Option<(Trigger, f64)>,
+    /// The trigger behind the decision (an observe can turn into a page).
+    pub deciding_trigger: Option<Trigger>,
+    pub decision_path: Vec<DecisionEvent>,
+    pub decision: Option<Decision>,
+    pub decided_by: Option<String>,
+    pub rollback_target: Option<String>,
+    pub steps: Vec<StepRecord>,
+    pub findings: Vec<Finding>,
+    pub postmortem: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionEvent {
+    pub at_s: f64,
+    pub who: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed,
+    /// The procedure never reached the step.
+    NotRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub status: StepStatus,
+    pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub step: String,
+    pub message: String,
+}
+
+pub fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}

@@ -1,0 +1,15 @@
+//! rollback-drill: rehearse the rollback of an LLM-platform change.
+//!
+//! The data flow, top to bottom: a scenario file is loaded and validated
+//! into a [`scenario::Plan`]; a drill runs the plan's procedure against a
+//! staging world on a clock ([`sim`] for the simulated, virtual-clock
+//! world); the run yields a [`outcome::DrillOutcome`] that holds only
+//! measurements, from which checks, verdict and exit code are derived; the
+//! [`report`] writers turn outcomes into bytes.
+
+pub mod cli;
+pub mod drill;
+pub mod outcome;
+pub mod report;
+pub mod scenario;
+pub mod sim;

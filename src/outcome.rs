@@ -1,0 +1,503 @@
+//! What a drill measured, and the checks derived from it.
+//!
+//! A [`DrillOutcome`] stores measurements only: timeline points, what the
+//! procedure did, what the world counted. The checks of SPEC section 4, the
+//! verdict and the exit code are computed from it whenever asked, never
+//! stored beside it, so they cannot disagree.
+
+use serde::Serialize;
+
+use crate::drill::{DecisionEvent, Finding, Record, StepRecord, StepStatus, secs};
+use crate::scenario::{ChangeType, Decision, Dur, Expect, Mechanism, Plan, Step, Verdict};
+use crate::sim::World;
+use crate::sim::registry::AuditEntry;
+
+#[derive(Debug, Clone)]
+pub struct DrillOutcome {
+    pub scenario: String,
+    pub description: String,
+    pub file: String,
+    pub scenario_hash: String,
+    pub procedure_hash: String,
+    pub change: ChangeType,
+    pub seed: u64,
+    pub route: String,
+    pub release_version: String,
+    pub mechanism: Option<Mechanism>,
+    pub restore_target: Dur,
+    pub verify_within: Option<Dur>,
+    pub expect: Expect,
+    pub released: u64,
+    pub onset: u64,
+    pub ended: u64,
+    pub record: Record,
+    pub impacted_requests: u64,
+    pub total_requests: u64,
+    pub audit: Vec<AuditEntry>,
+}
+
+/// Seconds between timeline points; `None` where a point was not reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Durations {
+    pub detect: Option<f64>,
+    pub decide: Option<f64>,
+    pub restore: Option<f64>,
+    pub rollback: Option<f64>,
+    pub verify: Option<f64>,
+    pub impact: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    /// Does not apply to this drill (e.g. `restore` when nothing was decided).
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    pub status: CheckStatus,
+    pub measured_s: Option<f64>,
+    pub limit_s: Option<f64>,
+    pub message: String,
+}
+
+impl Check {
+    fn new(
+        name: &'static str,
+        status: CheckStatus,
+        measured: Option<f64>,
+        limit: Option<f64>,
+        message: String,
+    ) -> Check {
+        Check {
+            name,
+            passed: status != CheckStatus::Failed,
+            status,
+            measured_s: measured,
+            limit_s: limit,
+            message,
+        }
+    }
+
+    fn skipped(name: &'static str, message: &str) -> Check {
+        Check::new(name, CheckStatus::Skipped, None, None, message.to_string())
+    }
+}
+
+fn span(from: Option<u64>, to: Option<u64>) -> Option<f64> {
+    Some(to? as f64 / 1000.0 - from? as f64 / 1000.0)
+}
+
+/// `12m30s` from seconds.
+pub fn human(seconds: f64) -> String {
+    if seconds < 0.0 {
+        return format!("-{}", Dur((-seconds * 1000.0).round() as u64));
+    }
+    Dur((seconds * 1000.0).round() as u64).to_string()
+}
+
+impl DrillOutcome {
+    pub fn new(plan: &Plan, record: Record, world: &World<'_>, ended: u64) -> DrillOutcome {
+        let mechanism = plan.procedure.iter().find_map(|s| match s {
+            Step::Execute(e) => Some(e.mechanism),
+            _ => None,
+        });
+        let verify_within = plan.procedure.iter().find_map(|s| match s {
+            Step::Verify(v) => Some(v.within),
+            _ => None,
+        });
+        DrillOutcome {
+            scenario: plan.name.clone(),
+            description: plan.description.clone(),
+            file: plan.file.display().to_string(),
+            scenario_hash: plan.scenario_hash.clone(),
+            procedure_hash: plan.procedure_hash.clone(),
+            change: plan.change,
+            seed: plan.seed,
+            route: plan.release.route.clone(),
+            release_version: plan.release.version.clone(),
+            mechanism,
+            restore_target: plan.restore_target,
+            verify_within,
+            expect: plan.expect.clone(),
+            released: plan.release.at.0,
+            onset: plan.release.at.0 + plan.release.onset.0,
+            ended,
+            record,
+            impacted_requests: world.impacted_requests,
+            total_requests: world.total_requests,
+            audit: world.registry().audit().to_vec(),
+        }
+    }
+
+    pub fn durations(&self) -> Durations {
+        let r = &self.record;
+        Durations {
+            detect: span(Some(self.onset), r.detected),
+            decide: span(r.detected, r.decided),
+            restore: span(r.decided, r.restored),
+            rollback: span(r.detected, r.restored),
+            verify: span(r.restored, r.verified),
+            impact: span(Some(self.onset), r.restored),
+        }
+    }
+
+    /// Whether a rollback was decided and carried out up to the restore.
+    pub fn rolled_back(&self) -> bool {
+        self.record.decision == Some(Decision::Rollback) && self.record.restored.is_some()
+    }
+
+    pub fn checks(&self) -> Vec<Check> {
+        let mut checks = vec![
+            self.check_detect(),
+            self.check_decide(),
+            self.check_restore(),
+            self.check_verify(),
+            self.check_procedure(),
+        ];
+        let others_passed = checks.iter().all(|c| c.passed);
+        checks.push(self.check_expectation(others_passed));
+        checks
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks().iter().all(|c| c.passed)
+    }
+
+    fn check_detect(&self) -> Check {
+        let d = self.durations();
+        match (self.record.detected, self.expect.rollback_expected()) {
+            (Some(_), _) => Check::new(
+                "detect",
+                CheckStatus::Passed,
+                d.detect,
+                None,
+                format!(
+                    "detected {} after onset",
+                    human(d.detect.unwrap_or_default())
+                ),
+            ),
+            (None, true) => Check::new(
+                "detect",
+                CheckStatus::Failed,
+                None,
+                None,
+                format!(
+                    "no trigger fired within {}: the regression went undetected",
+                    Dur(self.ended.saturating_sub(self.onset))
+                ),
+            ),
+            (None, false) => Check::skipped("detect", "no rollback expected and none detected"),
+        }
+    }
+
+    fn check_decide(&self) -> Check {
+        let r = &self.record;
+        let d = self.durations();
+        let Some(detected) = r.detected else {
+            return Check::skipped("decide", "nothing was detected");
+        };
+        let limit = r.deciding_trigger.as_ref().and_then(|t| t.decide_within);
+        let limit_s = limit.map(Dur::secs_f64);
+        match (r.decided, d.decide) {
+            (Some(_), Some(took)) => match limit {
+                Some(l) if took > l.secs_f64() => Check::new(
+                    "decide",
+                    CheckStatus::Failed,
+                    Some(took),
+                    limit_s,
+                    format!(
+                        "decide took {}, limit {l} ({})",
+                        human(took),
+                        self.decision_summary()
+                    ),
+                ),
+                _ => Check::new(
+                    "decide",
+                    CheckStatus::Passed,
+                    Some(took),
+                    limit_s,
+                    format!("decided in {} ({})", human(took), self.decision_summary()),
+                ),
+            },
+            _ if !self.expect.rollback_expected() => {
+                Check::skipped("decide", "no rollback expected and none decided")
+            }
+            _ => {
+                let last = r
+                    .decision_path
+                    .last()
+                    .map(|e| format!("{} {}", e.who, e.what))
+                    .unwrap_or_default();
+                let waited = human(self.ended as f64 / 1000.0 - detected as f64 / 1000.0);
+                Check::new(
+                    "decide",
+                    CheckStatus::Failed,
+                    None,
+                    limit_s,
+                    format!("no rollback decided {waited} after detection (last: {last})"),
+                )
+            }
+        }
+    }
+
+    fn decision_summary(&self) -> String {
+        let r = &self.record;
+        let by = r.decided_by.as_deref().unwrap_or("nobody");
+        match &r.deciding_trigger {
+            Some(t) => format!("{} {} → {}, by {by}", t.metric, t.severity, t.action),
+            None => format!("by {by}"),
+        }
+    }
+
+    fn check_restore(&self) -> Check {
+        let target = self.restore_target;
+        let limit = Some(target.secs_f64());
+        if self.record.decision != Some(Decision::Rollback) {
+            return Check::skipped("restore", "no rollback was decided");
+        }
+        match self.durations().restore {
+            Some(took) if took <= target.secs_f64() => Check::new(
+                "restore",
+                CheckStatus::Passed,
+                Some(took),
+                limit,
+                format!(
+                    "restore took {}, target {target} ({})",
+                    human(took),
+                    self.change
+                ),
+            ),
+            Some(took) => Check::new(
+                "restore",
+                CheckStatus::Failed,
+                Some(took),
+                limit,
+                format!(
+                    "restore took {}, target {target} ({})",
+                    human(took),
+                    self.change
+                ),
+            ),
+            None => Check::new(
+                "restore",
+                CheckStatus::Failed,
+                None,
+                limit,
+                format!(
+                    "never restored: {}, target {target} ({})",
+                    self.stuck_reason(),
+                    self.change
+                ),
+            ),
+        }
+    }
+
+    fn stuck_reason(&self) -> String {
+        match self
+            .record
+            .steps
+            .iter()
+            .find(|s| s.status == StepStatus::Failed)
+        {
+            Some(s) => format!("step `{}` failed: {}", s.name, s.detail),
+            None => format!("the drill ended at {} first", Dur(self.ended)),
+        }
+    }
+
+    fn check_verify(&self) -> Check {
+        let Some(within) = self.verify_within else {
+            return Check::skipped("verify", "the procedure has no verify step");
+        };
+        if self.record.restored.is_none() {
+            return Check::skipped("verify", "nothing was restored to verify");
+        }
+        let limit = Some(within.secs_f64());
+        match self.durations().verify {
+            Some(took) => Check::new(
+                "verify",
+                CheckStatus::Passed,
+                Some(took),
+                limit,
+                format!("recovered {} after restore, within {within}", human(took)),
+            ),
+            None => {
+                let why = self
+                    .record
+                    .steps
+                    .iter()
+                    .find(|s| s.name == "verify")
+                    .map(|s| s.detail.clone())
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| format!("the drill ended at {} first", Dur(self.ended)));
+                Check::new("verify", CheckStatus::Failed, None, limit, why)
+            }
+        }
+    }
+
+    fn check_procedure(&self) -> Check {
+        let steps = &self.record.steps;
+        if steps.is_empty() {
+            return Check::skipped("procedure", "the procedure did not start");
+        }
+        if let Some(failed) = steps.iter().find(|s| s.status == StepStatus::Failed) {
+            return Check::new(
+                "procedure",
+                CheckStatus::Failed,
+                None,
+                None,
+                format!("step `{}` failed: {}", failed.name, failed.detail),
+            );
+        }
+        let not_run: Vec<&str> = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::NotRun)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !not_run.is_empty() {
+            return Check::new(
+                "procedure",
+                CheckStatus::Failed,
+                None,
+                None,
+                format!(
+                    "the drill ended at {} before step(s) {} ran",
+                    Dur(self.ended),
+                    not_run.join(", ")
+                ),
+            );
+        }
+        Check::new(
+            "procedure",
+            CheckStatus::Passed,
+            None,
+            None,
+            format!("all {} steps succeeded", steps.len()),
+        )
+    }
+
+    fn check_expectation(&self, others_passed: bool) -> Check {
+        let e = &self.expect;
+        let mut wrong = Vec::new();
+        let mut declared = false;
+        if let Some(want) = e.rollback {
+            declared = true;
+            let got = self.rolled_back();
+            if got != want {
+                wrong.push(if want {
+                    "expected a rollback, none happened".to_string()
+                } else {
+                    "expected no rollback, but the release was rolled back".to_string()
+                });
+            }
+        }
+        if let Some(want) = e.severity {
+            declared = true;
+            let got = self.record.trigger.as_ref().map(|(t, _)| t.severity);
+            if got != Some(want) {
+                let got = got.map_or("none".to_string(), |s| s.to_string());
+                wrong.push(format!("expected severity {want}, got {got}"));
+            }
+        }
+        for kind in &e.findings {
+            declared = true;
+            if !self.record.findings.iter().any(|f| f.kind == *kind) {
+                wrong.push(format!("expected a `{kind}` finding, none was made"));
+            }
+        }
+        if let Some(want) = e.verdict {
+            declared = true;
+            let got = if others_passed {
+                Verdict::Pass
+            } else {
+                Verdict::Fail
+            };
+            if got != want {
+                wrong.push(format!("expected verdict {want}, the checks say {got}"));
+            }
+        }
+        match (declared, wrong.is_empty()) {
+            (false, _) => Check::skipped("expectation", "the scenario declares no `expect`"),
+            (true, true) => Check::new(
+                "expectation",
+                CheckStatus::Passed,
+                None,
+                None,
+                "matches `expect`".into(),
+            ),
+            (true, false) => Check::new(
+                "expectation",
+                CheckStatus::Failed,
+                None,
+                None,
+                wrong.join("; "),
+            ),
+        }
+    }
+
+    pub fn steps(&self) -> &[StepRecord] {
+        &self.record.steps
+    }
+
+    pub fn findings(&self) -> &[Finding] {
+        &self.record.findings
+    }
+
+    pub fn decision_path(&self) -> &[DecisionEvent] {
+        &self.record.decision_path
+    }
+
+    /// The incident record the `postmortem` step asks for, in sentences.
+    pub fn incident(&self) -> Option<Vec<String>> {
+        if !self.record.postmortem {
+            return None;
+        }
+        let r = &self.record;
+        let t = |ms: Option<u64>| ms.map_or("never".to_string(), |v| Dur(v).to_string());
+        let mut lines = vec![format!(
+            "At {} {} was released on route {}; its regression began at {}.",
+            Dur(self.released),
+            self.release_version,
+            self.route,
+            Dur(self.onset)
+        )];
+        if let Some((trigger, value)) = &r.trigger {
+            lines.push(format!(
+                "At {} {} reached {} (threshold {}, {}): action {}.",
+                t(r.detected),
+                trigger.metric,
+                crate::scenario::Percent(*value),
+                trigger.above,
+                trigger.severity,
+                trigger.action
+            ));
+        }
+        lines.push(format!(
+            "Rollback decided at {} by {}; {} restored at {} and verified at {}.",
+            t(r.decided),
+            r.decided_by.as_deref().unwrap_or("nobody"),
+            r.rollback_target
+                .as_deref()
+                .unwrap_or("the previous version"),
+            t(r.restored),
+            t(r.verified)
+        ));
+        lines.push(format!(
+            "{} requests were served by the bad version between onset and restore.",
+            self.impacted_requests
+        ));
+        for f in &r.findings {
+            lines.push(format!("Finding ({}): {}", f.kind, f.message));
+        }
+        Some(lines)
+    }
+}
+
+pub fn timeline_secs(ms: Option<u64>) -> Option<f64> {
+    ms.map(secs)
+}

@@ -1,0 +1,76 @@
+//! `summary.md`: a table to paste into a pull request or incident record.
+//! Failures come first, each with the failed checks' messages.
+
+use std::fmt::Write;
+
+use crate::outcome::{CheckStatus, DrillOutcome, human};
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("—".to_string(), human)
+}
+
+/// Failing drills first, then by name: the order of every summary.
+pub fn ordered(outcomes: &[DrillOutcome]) -> Vec<&DrillOutcome> {
+    let mut v: Vec<&DrillOutcome> = outcomes.iter().collect();
+    v.sort_by(|a, b| {
+        a.passed()
+            .cmp(&b.passed())
+            .then(a.scenario.cmp(&b.scenario))
+    });
+    v
+}
+
+pub fn render(outcomes: &[DrillOutcome]) -> String {
+    let failed = outcomes.iter().filter(|o| !o.passed()).count();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Rollback drills: {} passed, {} failed\n",
+        outcomes.len() - failed,
+        failed
+    );
+    let _ = writeln!(
+        out,
+        "| result | scenario | change | detect | decide | restore | target | failed checks |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    for o in ordered(outcomes) {
+        let d = o.durations();
+        let checks = o.checks();
+        let failed: Vec<String> = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Failed)
+            .map(|c| format!("**{}**: {}", c.name, cell(&c.message)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            if o.passed() { "✅ pass" } else { "❌ FAIL" },
+            cell(&o.scenario),
+            o.change,
+            opt(d.detect),
+            opt(d.decide),
+            opt(d.restore),
+            o.restore_target,
+            if failed.is_empty() {
+                "—".to_string()
+            } else {
+                failed.join("<br>")
+            }
+        );
+    }
+    for o in ordered(outcomes)
+        .into_iter()
+        .filter(|o| !o.findings().is_empty())
+    {
+        let _ = writeln!(out, "\n**Findings in {}**\n", cell(&o.scenario));
+        for f in o.findings() {
+            let _ = writeln!(out, "- `{}` ({}): {}", f.kind, f.step, cell(&f.message));
+        }
+    }
+    out
+}

@@ -1,0 +1,115 @@
+//! Reporters: pure functions from outcomes to bytes, and the one place
+//! that writes them to the report folder.
+//!
+//! Every format reads the same [`DrillOutcome`]s; none computes anything
+//! the outcome does not already derive. `write` is the only fallible part.
+
+pub mod history;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use thiserror::Error;
+
+use crate::outcome::DrillOutcome;
+use crate::scenario::file_stem_for;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Format {
+    Junit,
+    Json,
+    Md,
+    Html,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Format, String> {
+        match s.trim() {
+            "junit" => Ok(Format::Junit),
+            "json" => Ok(Format::Json),
+            "md" | "markdown" => Ok(Format::Md),
+            "html" => Ok(Format::Html),
+            other => Err(format!(
+                "unknown report format `{other}`: expected junit, json, md or html"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error(
+        "report folder {dir} is not writable: {source}; pass a writable folder with --report-dir"
+    )]
+    Folder {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write report {file}: {source}")]
+    File {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: &'static str, message: String },
+}
+
+/// Facts about the run that are not measurements of any drill.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub started_at: String,
+    pub finished_at: String,
+    pub wall_ms: u64,
+    pub version: &'static str,
+}
+
+/// Writes the chosen formats and appends to `history.jsonl`. Returns the
+/// files written, in order.
+pub fn write(
+    dir: &Path,
+    formats: &[Format],
+    outcomes: &[DrillOutcome],
+    run: &RunInfo,
+) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::Folder {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, bytes: Vec<u8>| -> Result<(), ReportError> {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).map_err(|source| ReportError::File {
+            file: file.clone(),
+            source,
+        })?;
+        written.push(file);
+        Ok(())
+    };
+    if formats.contains(&Format::Junit) {
+        put("junit.xml", junit::render(outcomes)?)?;
+    }
+    if formats.contains(&Format::Json) {
+        for o in outcomes {
+            put(
+                &format!("{}.json", file_stem_for(&o.scenario)),
+                json::scenario(o),
+            )?;
+        }
+        put("results.json", json::results(outcomes, run))?;
+    }
+    if formats.contains(&Format::Md) {
+        put("summary.md", markdown::render(outcomes).into_bytes())?;
+    }
+    let history_file = dir.join("history.jsonl");
+    history::append(&history_file, outcomes, run).map_err(|source| ReportError::File {
+        file: history_file.clone(),
+        source,
+    })?;
+    written.push(history_file);
+    Ok(written)
+}

@@ -1,0 +1,153 @@
+//! Scenario files: discovery, parsing, validation into a [`Plan`].
+//!
+//! Loading runs in passes, as in nextest's config: YAML text → located node
+//! tree ([`yaml`]) → raw serde mirror ([`raw`], one section at a time so one
+//! mistake does not hide the next) → validated plan ([`validate`]). Every
+//! problem becomes a [`Diagnostic`] with file, line, column, field path and a
+//! hint; a file yields either a plan or all of its diagnostics.
+
+mod diagnostic;
+pub mod plan;
+pub mod raw;
+pub mod units;
+mod validate;
+pub use validate::default_policy_triggers;
+pub mod vocab;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::Diagnostic;
+pub use plan::*;
+pub use units::{Dur, Percent};
+pub use vocab::*;
+
+/// Loads and validates one scenario from its text.
+pub fn load_str(text: &str, file: &Path) -> Result<Plan, Vec<Diagnostic>> {
+    validate::validate(text, file)
+}
+
+/// Loads and validates one scenario file.
+pub fn load_file(file: &Path) -> Result<Plan, Vec<Diagnostic>> {
+    match std::fs::read_to_string(file) {
+        Ok(text) => load_str(&text, file),
+        Err(e) => Err(vec![Diagnostic::file_level(
+            file,
+            format!("cannot read scenario file: {e}"),
+            "check the path and its permissions",
+        )]),
+    }
+}
+
+/// Expands files and folders into scenario files (`*.yaml`, `*.yml`),
+/// sorted, each once. A folder is searched recursively.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = files.len();
+            collect_dir(path, &mut files, &mut problems);
+            if files.len() == before && problems.is_empty() {
+                problems.push(Diagnostic::file_level(
+                    path,
+                    "folder holds no scenario files (*.yaml, *.yml)".into(),
+                    "pass a folder of scenarios, or a scenario file",
+                ));
+            }
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            problems.push(Diagnostic::file_level(
+                path,
+                "no such file or folder".into(),
+                "pass scenario files or folders that exist (default: scenarios/)",
+            ));
+        }
+    }
+    files.sort();
+    files.dedup();
+    if problems.is_empty() {
+        Ok(files)
+    } else {
+        Err(problems)
+    }
+}
+
+fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(Diagnostic::file_level(
+                dir,
+                format!("cannot read folder: {e}"),
+                "check the folder's permissions",
+            ));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_dir(&path, files, problems);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+}
+
+/// Loads every scenario under `paths`: all plans, or every problem of every
+/// file (including two files that claim the same scenario name).
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, Vec<Diagnostic>> {
+    let files = discover(paths)?;
+    let mut plans = Vec::new();
+    let mut problems = Vec::new();
+    for file in &files {
+        match load_file(file) {
+            Ok(plan) => plans.push(plan),
+            Err(mut d) => problems.append(&mut d),
+        }
+    }
+    let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
+    for plan in &plans {
+        if let Some(first) = seen.insert(&plan.name, &plan.file) {
+            problems.push(Diagnostic::file_level(
+                &plan.file,
+                format!(
+                    "scenario name `{}` is also used by {}",
+                    plan.name,
+                    first.display()
+                ),
+                "give each scenario its own `name:` (reports are written per name)",
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(plans)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A file name for a scenario's report: its name with anything but
+/// letters, digits, `.`, `_` and `-` replaced.
+pub fn file_stem_for(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    match stem.trim_matches('.') {
+        "" => "scenario".to_string(),
+        s => s.to_string(),
+    }
+}

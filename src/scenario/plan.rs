@@ -1,0 +1,244 @@
+//! The validated, typed form of a scenario: what the engine runs.
+//!
+//! Every reference is resolved (the release's route exists, every version
+//! that can serve has a behaviour), every default is filled in and every
+//! weight is checked, so the engine never meets a raw value or a missing one.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::units::{Dur, Percent};
+use super::vocab::{
+    Action, ChangeType, Decision, FindingKind, Mechanism, Severity, TriggerMetric, Verdict,
+    VerifyMetric,
+};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: String,
+    pub file: PathBuf,
+    /// FNV-1a of the file's bytes and of the procedure section, for history.
+    pub scenario_hash: String,
+    pub procedure_hash: String,
+    pub change: ChangeType,
+    pub seed: u64,
+    pub duration: Dur,
+    pub registry: RegistryPlan,
+    pub traffic: TrafficPlan,
+    pub release: ReleasePlan,
+    pub policy: PolicyPlan,
+    pub responders: Responders,
+    pub procedure: Vec<Step>,
+    pub restore_target: Dur,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone)]
+pub struct RegistryPlan {
+    pub routes: Vec<RoutePlan>,
+    pub keep_last: u32,
+    pub propagation: Dur,
+    pub write_latency: Dur,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoutePlan {
+    pub name: String,
+    pub candidates: Vec<Candidate>,
+    /// Every version the registry holds for the route, oldest first
+    /// (the extra `versions`, then the candidates' pins).
+    pub versions: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub version: String,
+    /// Percent of the route's traffic, 0 to 100.
+    pub weight: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrafficPlan {
+    pub rps: f64,
+    /// Sorted by version name, so traffic draws happen in a fixed order.
+    pub behaviour: Vec<(String, Behaviour)>,
+}
+
+impl TrafficPlan {
+    pub fn behaviour_of(&self, version: &str) -> Option<&Behaviour> {
+        self.behaviour
+            .iter()
+            .find(|(v, _)| v == version)
+            .map(|(_, b)| b)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Behaviour {
+    pub error_rate: f64,
+    pub quality: f64,
+    pub p50: Dur,
+    pub p99: Dur,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleasePlan {
+    pub route: String,
+    pub version: String,
+    pub id: String,
+    pub at: Dur,
+    /// (offset from `at`, canary share 0..=1), in time order.
+    pub schedule: Vec<(Dur, f64)>,
+    /// How the release behaves before the regression starts.
+    pub healthy: Behaviour,
+    /// How it behaves from `onset` on.
+    pub regressed: Behaviour,
+    pub onset: Dur,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyPlan {
+    pub evaluate_every: Dur,
+    pub window: Dur,
+    pub min_requests: u64,
+    pub triggers: Vec<Trigger>,
+    pub new_version: NewVersion,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub metric: TriggerMetric,
+    pub above: Percent,
+    pub severity: Severity,
+    pub action: Action,
+    pub decide_within: Option<Dur>,
+    pub observe_for: Option<Dur>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub for_: Dur,
+    pub error_rate_max: Percent,
+    pub latency_p99_increase_max: Percent,
+    pub quality_drop_max: Percent,
+}
+
+#[derive(Debug, Clone)]
+pub struct Responders {
+    pub on_call: Responder,
+    pub product: Responder,
+    pub platform_lead: Responder,
+}
+
+#[derive(Debug, Clone)]
+pub struct Responder {
+    pub ack_after: Dur,
+    pub decide_after: Dur,
+    pub decision: Decision,
+    pub authority: Vec<ChangeType>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Confirm,
+    IdentifyTarget(TargetChoice),
+    Execute(Execute),
+    Verify(Verify),
+    Postmortem,
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Confirm => "confirm",
+            Step::IdentifyTarget(_) => "identify_target",
+            Step::Execute(_) => "execute",
+            Step::Verify(_) => "verify",
+            Step::Postmortem => "postmortem",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetChoice {
+    /// The version(s) that served before the release.
+    Previous,
+    Version(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execute {
+    pub mechanism: Mechanism,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verify {
+    pub condition: Condition,
+    pub every: Dur,
+    pub within: Dur,
+}
+
+/// A threshold on a route metric: rates are fractions, latencies durations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Condition {
+    pub metric: VerifyMetric,
+    pub bound: Bound,
+    pub limit: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Below,
+    Above,
+}
+
+impl Condition {
+    pub fn holds(&self, value: f64) -> bool {
+        match self.bound {
+            Bound::Below => value < self.limit,
+            Bound::Above => value > self.limit,
+        }
+    }
+
+    /// `error_rate below 1%`, `latency_p99 below 2.5s`.
+    pub fn describe(&self) -> String {
+        let bound = match self.bound {
+            Bound::Below => "below",
+            Bound::Above => "above",
+        };
+        format!(
+            "{} {bound} {}",
+            self.metric,
+            format_metric(self.metric, self.limit)
+        )
+    }
+}
+
+/// Rates print as percentages, latencies (kept in ms) as durations.
+pub fn format_metric(metric: VerifyMetric, value: f64) -> String {
+    match metric {
+        VerifyMetric::ErrorRate | VerifyMetric::Quality => Percent(value).to_string(),
+        VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => {
+            Dur(value.round() as u64).to_string()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub rollback: Option<bool>,
+    pub severity: Option<Severity>,
+    pub verdict: Option<Verdict>,
+    pub findings: Vec<FindingKind>,
+}
+
+impl Expect {
+    /// Whether the drill expects a rollback; a drill injects a regression,
+    /// so without `expect.rollback` it does.
+    pub fn rollback_expected(&self) -> bool {
+        self.rollback.unwrap_or(true)
+    }
+}

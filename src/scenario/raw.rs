@@ -1,0 +1,319 @@
+//! The raw form of a scenario file: a serde mirror of the YAML.
+//!
+//! Every struct denies unknown fields and every value is typed (durations,
+//! percentages, vocabularies), so the first pass already rejects most
+//! mistakes with a location. Nothing here is resolved or cross-checked: that
+//! is `validate`'s job, which turns a `RawScenario` into a `Plan`. The JSON
+//! Schema printed by `rollback-drill schema` is derived from these types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::units::{Dur, Percent};
+use super::vocab::{
+    Action, ChangeType, Decision, FaultKind, FindingKind, Mechanism, Severity, TriggerMetric,
+    Verdict, VerifyMetric,
+};
+
+/// A rollback drill: the staging world, the change under test, the policy
+/// and people that should catch it, the runbook, and what must happen.
+#[derive(Debug, Default, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Defaults to the file's stem.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub change: Option<ChangeType>,
+    /// Seed of the synthetic traffic; `--seed` overrides it. Default 0.
+    pub seed: Option<u64>,
+    /// Simulated horizon; the drill also ends once verified.
+    pub duration: Option<Dur>,
+    pub registry: Option<RawRegistry>,
+    pub traffic: Option<RawTraffic>,
+    pub release: Option<RawRelease>,
+    pub policy: Option<RawPolicy>,
+    pub responders: Option<RawResponders>,
+    pub procedure: Option<Vec<RawStep>>,
+    pub faults: Option<Vec<RawFault>>,
+    pub targets: Option<RawTargets>,
+    pub expect: Option<RawExpect>,
+}
+
+/// The top-level keys, in the order SPEC.md lists them.
+pub const SCENARIO_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "change",
+    "seed",
+    "duration",
+    "registry",
+    "traffic",
+    "release",
+    "policy",
+    "responders",
+    "procedure",
+    "faults",
+    "targets",
+    "expect",
+];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// Same shape as a gateway's alias file.
+    pub routes: BTreeMap<String, RawRoute>,
+    /// Extra versions the registry holds per route, oldest first.
+    #[serde(default)]
+    pub versions: BTreeMap<String, Vec<String>>,
+    pub retention: Option<RawRetention>,
+    /// Time for a routing change to reach every router. Default 0s.
+    pub propagation: Option<Dur>,
+    /// Time one registry write takes to be acknowledged. Default 1s.
+    pub write_latency: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub candidates: Vec<RawCandidate>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCandidate {
+    pub id: String,
+    pub version_pin: String,
+    /// Share of the route's traffic, 0 to 100; a route's weights sum to 100.
+    pub weight: u32,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    /// How many versions per route stay available. Default 3.
+    pub keep_last: u32,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTraffic {
+    /// Requests per second across all routes.
+    pub rps: f64,
+    /// How each version behaves, by version_pin / version.
+    pub behaviour: BTreeMap<String, RawBehaviour>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBehaviour {
+    pub error_rate: Percent,
+    pub latency: RawLatency,
+    /// Share of good answers among the successful ones.
+    pub quality: Percent,
+}
+
+/// A release's behaviour: fields left out are the replaced version's.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBehaviourPatch {
+    pub error_rate: Option<Percent>,
+    pub latency: Option<RawLatency>,
+    pub quality: Option<Percent>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLatency {
+    pub p50: Dur,
+    pub p99: Dur,
+}
+
+/// The change under test.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRelease {
+    pub route: String,
+    pub version: String,
+    /// Candidate id; default `<route>:<version>`.
+    pub id: Option<String>,
+    /// When it is deployed.
+    pub at: Dur,
+    /// Canary share (default 100%); or `steps` with `step_every`.
+    pub weight: Option<Percent>,
+    pub steps: Option<Vec<Percent>>,
+    pub step_every: Option<Dur>,
+    #[serde(default)]
+    pub behaviour: RawBehaviourPatch,
+    /// The regression starts this long after deploy. Default 0s.
+    pub onset: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicy {
+    pub evaluate_every: Option<Dur>,
+    pub window: Option<Dur>,
+    pub min_requests: Option<u64>,
+    /// Checked in order on the released version's metrics; first match wins.
+    pub triggers: Option<Vec<RawTrigger>>,
+    pub new_version: Option<RawNewVersion>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTrigger {
+    pub metric: TriggerMetric,
+    pub above: Percent,
+    pub severity: Severity,
+    pub action: Action,
+    pub decide_within: Option<Dur>,
+    pub observe_for: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNewVersion {
+    #[serde(rename = "for")]
+    pub for_: Dur,
+    pub error_rate_max: Option<Percent>,
+    pub latency_p99_increase_max: Option<Percent>,
+    pub quality_drop_max: Option<Percent>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponders {
+    pub on_call: Option<RawResponder>,
+    pub product: Option<RawResponder>,
+    pub platform_lead: Option<RawResponder>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawResponder {
+    pub ack_after: Option<Dur>,
+    pub decide_after: Option<Dur>,
+    pub decision: Option<Decision>,
+    pub authority: Option<Vec<ChangeType>>,
+    pub roll_forward: Option<RawRollForward>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollForward {
+    pub version: String,
+    #[serde(default)]
+    pub behaviour: RawBehaviourPatch,
+    pub ship_after: Dur,
+}
+
+/// One step of the runbook, written as `- name: {fields}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStep {
+    /// Re-read the metrics; abort if the problem is not real.
+    Confirm {},
+    /// Choose the version to roll back to.
+    IdentifyTarget {
+        previous: Option<bool>,
+        version: Option<String>,
+    },
+    /// The target must be healthy itself.
+    BaselineCheck { requests: Option<u64> },
+    /// Roll back.
+    Execute(RawExecute),
+    /// The rollback worked: a metric holds within a time.
+    Verify(RawVerify),
+    /// Write the incident record into the report.
+    Postmortem {},
+}
+
+impl RawStep {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RawStep::Confirm {} => "confirm",
+            RawStep::IdentifyTarget { .. } => "identify_target",
+            RawStep::BaselineCheck { .. } => "baseline_check",
+            RawStep::Execute(_) => "execute",
+            RawStep::Verify(_) => "verify",
+            RawStep::Postmortem {} => "postmortem",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExecute {
+    pub mechanism: Mechanism,
+    pub stages: Option<Vec<Percent>>,
+    pub hold: Option<Dur>,
+    pub abort_if: Option<RawCondition>,
+    pub replicas: Option<u32>,
+    pub surge: Option<u32>,
+    pub per_replica: Option<Dur>,
+    pub image_pull: Option<Dur>,
+    pub rebaseline: Option<Dur>,
+    pub documents: Option<u64>,
+    pub rebuild_rate: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCondition {
+    pub metric: VerifyMetric,
+    pub above: Option<String>,
+    pub below: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    pub metric: VerifyMetric,
+    /// A percentage for rates, a duration for latencies.
+    pub below: Option<String>,
+    pub above: Option<String>,
+    /// How often to poll. Default 5s.
+    pub every: Option<Dur>,
+    /// The limit of the `verify` check. Default 5m.
+    pub within: Option<Dur>,
+}
+
+/// A fault on the rollback path: `kind` plus that kind's fields.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    pub kind: FaultKind,
+    pub at: Option<Dur>,
+    #[serde(rename = "for")]
+    pub for_: Option<Dur>,
+    pub add: Option<Dur>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub fix_after: Option<Dur>,
+    pub ttl: Option<Dur>,
+    pub routers: Option<u32>,
+    pub stuck: Option<u32>,
+    pub lag: Option<Dur>,
+    pub behaviour: Option<RawBehaviourPatch>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTargets {
+    /// Restore target; default by change type (prompt 5m, model 10m,
+    /// agent_code 30m, eval 15m, data 4h).
+    pub restore: Option<Dur>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// false: a healthy release must NOT be rolled back.
+    pub rollback: Option<bool>,
+    pub severity: Option<Severity>,
+    pub verdict: Option<Verdict>,
+    /// Finding kinds that must appear.
+    pub findings: Option<Vec<FindingKind>>,
+}

@@ -1,0 +1,1098 @@
+//! Raw scenario → [`Plan`], collecting every problem on the way.
+//!
+//! The raw pass deserializes each top-level section (and each list item of
+//! the procedure, faults and triggers) separately, so a typo in `policy`
+//! still lets us check `procedure`. The semantic pass then resolves names
+//! and checks what serde cannot: weights that sum to 100, a release that is
+//! really new, a procedure that actually executes a rollback. Problems are
+//! located through the node tree by their field path.
+
+use std::path::Path as FsPath;
+
+use serde::de::DeserializeOwned;
+
+use super::diagnostic::Diagnostic;
+use super::plan::*;
+use super::raw::*;
+use super::units::{Dur, Percent};
+use super::vocab::*;
+use super::yaml::{self, DeError, Node, NodeKind, Path, suggest};
+
+pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
+    let root = match yaml::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            return Err(vec![Diagnostic::new(
+                file,
+                e.mark,
+                "(document)".into(),
+                format!("invalid YAML: {}", e.message),
+                "fix the YAML syntax (indent with spaces, close quotes and brackets)".into(),
+            )]);
+        }
+    };
+    let mut c = Checker {
+        file,
+        root: &root,
+        diags: Vec::new(),
+    };
+    let raw = c.read_raw();
+    let plan = c.plan(raw, text);
+    match plan {
+        Some(plan) if c.diags.is_empty() => Ok(plan),
+        _ => {
+            c.diags.sort_by_key(|d| (d.line, d.column));
+            Err(c.diags)
+        }
+    }
+}
+
+struct Checker<'a> {
+    file: &'a FsPath,
+    root: &'a Node,
+    diags: Vec<Diagnostic>,
+}
+
+const NOT_YET: &str = "not supported yet";
+
+impl Checker<'_> {
+    fn error(&mut self, path: &Path, message: impl Into<String>, hint: impl Into<String>) {
+        let mark = self.root.locate(path);
+        self.diags.push(Diagnostic::new(
+            self.file,
+            mark,
+            path.to_string(),
+            message.into(),
+            hint.into(),
+        ));
+    }
+
+    fn de_error(&mut self, e: DeError, fallback: &Path) {
+        let path = e.path.clone().unwrap_or_else(|| fallback.clone());
+        let mark = e.mark.unwrap_or_else(|| self.root.locate(&path));
+        let hint = e.hint.clone().unwrap_or_else(|| hint_for(&e.message));
+        self.diags.push(Diagnostic::new(
+            self.file,
+            mark,
+            path.to_string(),
+            e.message,
+            hint,
+        ));
+    }
+
+    fn field<T: DeserializeOwned>(&mut self, node: &Node, path: &Path) -> Option<T> {
+        match yaml::from_node(node, path) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.de_error(e, path);
+                None
+            }
+        }
+    }
+
+    /// A list read item by item; `None` if any item is invalid (so later
+    /// checks do not pile follow-on errors onto a half-read list).
+    fn list<T: DeserializeOwned>(&mut self, node: &Node, path: &Path) -> Option<Vec<T>> {
+        match &node.kind {
+            NodeKind::Seq(items) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    match self.field(item, &path.index(i)) {
+                        Some(v) => out.push(v),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            NodeKind::Null => Some(Vec::new()),
+            _ => {
+                self.error(
+                    path,
+                    format!("expected a list, found {}", node.describe()),
+                    "write one `- item` per line",
+                );
+                None
+            }
+        }
+    }
+
+    fn read_raw(&mut self) -> RawScenario {
+        let mut raw = RawScenario::default();
+        let entries = match &self.root.kind {
+            NodeKind::Map(entries) => entries,
+            NodeKind::Null => {
+                self.error(
+                    &Path::root(),
+                    "the scenario file is empty",
+                    "start from `rollback-drill schema` or a file in scenarios/",
+                );
+                return raw;
+            }
+            _ => {
+                self.error(
+                    &Path::root(),
+                    format!(
+                        "a scenario is a mapping of fields, found {}",
+                        self.root.describe()
+                    ),
+                    "start from a file in scenarios/",
+                );
+                return raw;
+            }
+        };
+        for (key, value) in entries {
+            let name = key.as_str().unwrap_or("");
+            let path = Path::root().key(name);
+            match name {
+                "name" => raw.name = self.field(value, &path),
+                "description" => raw.description = self.field(value, &path),
+                "change" => raw.change = self.field(value, &path),
+                "seed" => raw.seed = self.field(value, &path),
+                "duration" => raw.duration = self.field(value, &path),
+                "registry" => raw.registry = self.field(value, &path),
+                "traffic" => raw.traffic = self.field(value, &path),
+                "release" => raw.release = self.field(value, &path),
+                "policy" => raw.policy = self.read_policy(value, &path),
+                "responders" => raw.responders = self.field(value, &path),
+                "procedure" => raw.procedure = self.list(value, &path),
+                "faults" => raw.faults = self.list(value, &path),
+                "targets" => raw.targets = self.field(value, &path),
+                "expect" => raw.expect = self.field(value, &path),
+                other => self.error(
+                    &path,
+                    format!("unknown field `{other}`"),
+                    suggest(other, SCENARIO_FIELDS),
+                ),
+            }
+        }
+        for (field, hint) in [
+            (
+                "change",
+                "add `change:` with one of prompt, model, agent_code, eval, data",
+            ),
+            (
+                "duration",
+                "add `duration:`, the simulated horizon, e.g. `3h`",
+            ),
+            (
+                "registry",
+                "add `registry:` with the routes before the release",
+            ),
+            (
+                "traffic",
+                "add `traffic:` with `rps` and each version's behaviour",
+            ),
+            ("release", "add `release:`, the change under test"),
+            ("procedure", "add `procedure:`, the runbook's steps"),
+        ] {
+            let present = entries.iter().any(|(k, _)| k.as_str() == Some(field));
+            if !present {
+                self.error(&Path::root(), format!("missing field `{field}`"), hint);
+            }
+        }
+        raw
+    }
+
+    /// `policy` with its trigger list read item by item.
+    fn read_policy(&mut self, node: &Node, path: &Path) -> Option<RawPolicy> {
+        let triggers_node = node.as_map().and_then(|entries| {
+            entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some("triggers"))
+                .map(|(_, v)| v)
+        });
+        let Some(triggers_node) = triggers_node else {
+            return self.field(node, path);
+        };
+        let triggers = self.list::<RawTrigger>(triggers_node, &path.key("triggers"));
+        let NodeKind::Map(entries) = &node.kind else {
+            return None;
+        };
+        let rest = Node {
+            kind: NodeKind::Map(
+                entries
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != Some("triggers"))
+                    .cloned()
+                    .collect(),
+            ),
+            mark: node.mark,
+        };
+        let mut policy: RawPolicy = self.field(&rest, path)?;
+        policy.triggers = Some(triggers?);
+        Some(policy)
+    }
+
+    fn plan(&mut self, raw: RawScenario, text: &str) -> Option<Plan> {
+        let name = raw.name.clone().unwrap_or_else(|| {
+            self.file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+        if name.trim().is_empty() {
+            self.error(
+                &Path::root().key("name"),
+                "the scenario name is empty",
+                "name the scenario, or leave `name` out to use the file's stem",
+            );
+        }
+        let duration = raw.duration;
+        if duration == Some(Dur::ZERO) {
+            self.error(
+                &Path::root().key("duration"),
+                "duration is 0s",
+                "give the drill time to run, e.g. `3h`",
+            );
+        }
+        let policy = self.policy(raw.policy.unwrap_or_default());
+        let responders = self.responders(raw.responders.unwrap_or_default());
+        let registry = raw.registry.and_then(|r| self.registry(r));
+        let traffic = match (&raw.traffic, &registry) {
+            (Some(t), Some(reg)) => self.traffic(t, reg),
+            _ => None,
+        };
+        let release = match (raw.release, &registry, &traffic, &policy, duration) {
+            (Some(rel), Some(reg), Some(tr), Some(pol), Some(dur)) => {
+                self.release(rel, reg, tr, pol, dur)
+            }
+            _ => None,
+        };
+        let procedure = match (raw.procedure, &registry, &traffic, &release) {
+            (Some(steps), Some(reg), Some(tr), Some(rel)) => self.procedure(steps, reg, tr, rel),
+            _ => None,
+        };
+        if let Some(faults) = &raw.faults {
+            for (i, fault) in faults.iter().enumerate() {
+                self.error(
+                    &Path::root().key("faults").index(i).key("kind"),
+                    format!("fault `{}` is {NOT_YET}", fault.kind),
+                    "faults on the rollback path are not implemented in this version; remove `faults:` to run the drill",
+                );
+            }
+        }
+        let restore_target = match raw.targets.and_then(|t| t.restore) {
+            Some(Dur::ZERO) => {
+                self.error(
+                    &Path::root().key("targets").key("restore"),
+                    "restore target is 0s",
+                    "give a positive target, or leave it out for the change type's default",
+                );
+                None
+            }
+            Some(t) => Some(t),
+            None => raw.change.map(ChangeType::default_restore_target),
+        };
+        let expect = raw.expect.unwrap_or_default();
+        let procedure_hash = procedure
+            .as_ref()
+            .map(|p| fnv_hex(format!("{p:?}").as_bytes()));
+        Some(Plan {
+            name,
+            description: raw.description.unwrap_or_default(),
+            file: self.file.to_path_buf(),
+            scenario_hash: fnv_hex(text.as_bytes()),
+            procedure_hash: procedure_hash?,
+            change: raw.change?,
+            seed: raw.seed.unwrap_or(0),
+            duration: duration?,
+            registry: registry?,
+            traffic: traffic?,
+            release: release?,
+            policy: policy?,
+            responders: responders?,
+            procedure: procedure?,
+            restore_target: restore_target?,
+            expect: Expect {
+                rollback: expect.rollback,
+                severity: expect.severity,
+                verdict: expect.verdict,
+                findings: expect.findings.unwrap_or_default(),
+            },
+        })
+    }
+
+    fn registry(&mut self, raw: RawRegistry) -> Option<RegistryPlan> {
+        let base = Path::root().key("registry");
+        let mut ok = true;
+        if raw.routes.is_empty() {
+            self.error(
+                &base.key("routes"),
+                "the registry has no routes",
+                "add at least the route the release goes to",
+            );
+            ok = false;
+        }
+        let mut routes = Vec::new();
+        for (name, route) in &raw.routes {
+            let path = base.key("routes").key(name).key("candidates");
+            if route.candidates.is_empty() {
+                self.error(
+                    &path,
+                    format!("route `{name}` has no candidates"),
+                    "add the version that serves the route before the release",
+                );
+                ok = false;
+                continue;
+            }
+            let sum: u32 = route.candidates.iter().map(|c| c.weight).sum();
+            if sum != 100 {
+                self.error(
+                    &path,
+                    format!("weights of route `{name}` sum to {sum}, expected 100"),
+                    "adjust the candidates' `weight` values so they add up to 100",
+                );
+                ok = false;
+            }
+            for (i, cand) in route.candidates.iter().enumerate() {
+                let dup = route.candidates[..i]
+                    .iter()
+                    .any(|c| c.version_pin == cand.version_pin);
+                if dup {
+                    self.error(
+                        &path.index(i).key("version_pin"),
+                        format!(
+                            "version `{}` is listed twice on route `{name}`",
+                            cand.version_pin
+                        ),
+                        "list each version once and give it the combined weight",
+                    );
+                    ok = false;
+                }
+            }
+            let mut versions = raw.versions.get(name).cloned().unwrap_or_default();
+            for cand in &route.candidates {
+                if !versions.contains(&cand.version_pin) {
+                    versions.push(cand.version_pin.clone());
+                }
+            }
+            routes.push(RoutePlan {
+                name: name.clone(),
+                candidates: route
+                    .candidates
+                    .iter()
+                    .map(|c| Candidate {
+                        id: c.id.clone(),
+                        version: c.version_pin.clone(),
+                        weight: f64::from(c.weight),
+                    })
+                    .collect(),
+                versions,
+            });
+        }
+        let names: Vec<&str> = raw.routes.keys().map(String::as_str).collect();
+        for route in raw.versions.keys() {
+            if !raw.routes.contains_key(route) {
+                self.error(
+                    &base.key("versions").key(route),
+                    format!("versions listed for unknown route `{route}`"),
+                    suggest_owned(route, &names),
+                );
+                ok = false;
+            }
+        }
+        let keep_last = raw.retention.map(|r| r.keep_last).unwrap_or(3);
+        if keep_last == 0 {
+            self.error(
+                &base.key("retention").key("keep_last"),
+                "retention keep_last is 0: no version would stay available",
+                "keep at least 2 versions so the previous one can be rolled back to",
+            );
+            ok = false;
+        }
+        ok.then_some(RegistryPlan {
+            routes,
+            keep_last,
+            propagation: raw.propagation.unwrap_or(Dur::ZERO),
+            write_latency: raw.write_latency.unwrap_or(Dur::from_secs(1)),
+        })
+    }
+
+    fn behaviour(&mut self, raw: &RawBehaviour, path: &Path) -> Option<Behaviour> {
+        let b = Behaviour {
+            error_rate: raw.error_rate.fraction(),
+            quality: raw.quality.fraction(),
+            p50: raw.latency.p50,
+            p99: raw.latency.p99,
+        };
+        self.check_latency(b, path).then_some(b)
+    }
+
+    fn check_latency(&mut self, b: Behaviour, path: &Path) -> bool {
+        if b.p50 == Dur::ZERO || b.p99 < b.p50 {
+            self.error(
+                &path.key("latency"),
+                format!(
+                    "latency p50 {} and p99 {} are not a distribution",
+                    b.p50, b.p99
+                ),
+                "p50 must be above 0 and p99 at least p50",
+            );
+            return false;
+        }
+        true
+    }
+
+    fn traffic(&mut self, raw: &RawTraffic, registry: &RegistryPlan) -> Option<TrafficPlan> {
+        let base = Path::root().key("traffic");
+        let mut ok = true;
+        if !(raw.rps.is_finite() && raw.rps > 0.0) {
+            self.error(
+                &base.key("rps"),
+                format!("rps must be above 0, found {}", raw.rps),
+                "set the synthetic traffic rate, e.g. `rps: 20`",
+            );
+            ok = false;
+        }
+        let mut behaviour = Vec::new();
+        for (version, b) in &raw.behaviour {
+            match self.behaviour(b, &base.key("behaviour").key(version)) {
+                Some(b) => behaviour.push((version.clone(), b)),
+                None => ok = false,
+            }
+        }
+        for route in &registry.routes {
+            for (i, cand) in route.candidates.iter().enumerate() {
+                if !raw.behaviour.contains_key(&cand.version) {
+                    self.error(
+                        &Path::root()
+                            .key("registry")
+                            .key("routes")
+                            .key(&route.name)
+                            .key("candidates")
+                            .index(i)
+                            .key("version_pin"),
+                        format!("version `{}` has no behaviour", cand.version),
+                        format!(
+                            "add `{}: {{error_rate: 0.5%, latency: {{p50: 900ms, p99: 2.5s}}, quality: 86%}}` under traffic.behaviour",
+                            cand.version
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(TrafficPlan {
+            rps: raw.rps,
+            behaviour,
+        })
+    }
+
+    fn release(
+        &mut self,
+        raw: RawRelease,
+        registry: &RegistryPlan,
+        traffic: &TrafficPlan,
+        policy: &PolicyPlan,
+        duration: Dur,
+    ) -> Option<ReleasePlan> {
+        let base = Path::root().key("release");
+        let Some(route) = registry.routes.iter().find(|r| r.name == raw.route) else {
+            let names: Vec<&str> = registry.routes.iter().map(|r| r.name.as_str()).collect();
+            self.error(
+                &base.key("route"),
+                format!("release route `{}` is not in the registry", raw.route),
+                suggest_owned(&raw.route, &names),
+            );
+            return None;
+        };
+        let mut ok = true;
+        if route.versions.contains(&raw.version) {
+            self.error(
+                &base.key("version"),
+                format!(
+                    "release version `{}` already exists on route `{}`",
+                    raw.version, route.name
+                ),
+                "release a version the registry does not hold yet (a drill rolls a new version back)",
+            );
+            ok = false;
+        }
+        if raw.at >= duration {
+            self.error(
+                &base.key("at"),
+                format!(
+                    "release at {} is not before the drill's end ({duration})",
+                    raw.at
+                ),
+                "release earlier or make `duration` longer",
+            );
+            ok = false;
+        }
+        if raw.at < policy.window {
+            self.error(
+                &base.key("at"),
+                format!(
+                    "release at {} leaves no full baseline window ({}) before it",
+                    raw.at, policy.window
+                ),
+                format!(
+                    "release at {} or later so the stable version's baseline can be measured",
+                    policy.window
+                ),
+            );
+            ok = false;
+        }
+        let onset = raw.onset.unwrap_or(Dur::ZERO);
+        if raw.at.0 + onset.0 >= duration.0 && raw.at < duration {
+            self.error(
+                &base.key("onset"),
+                format!("onset {onset} after release falls after the drill's end"),
+                "shorten `onset` or make `duration` longer",
+            );
+            ok = false;
+        }
+        let schedule = match (raw.weight, raw.steps, raw.step_every) {
+            (Some(_), Some(_), _) => {
+                self.error(
+                    &base.key("steps"),
+                    "release has both `weight` and `steps`",
+                    "use `weight` for one canary share, or `steps` with `step_every` for a staged canary",
+                );
+                None
+            }
+            (w, None, every) => {
+                if every.is_some() {
+                    self.error(
+                        &base.key("step_every"),
+                        "`step_every` without `steps`",
+                        "add `steps: [1%, 5%, 25%, 100%]` or remove `step_every`",
+                    );
+                    ok = false;
+                }
+                let w = w.unwrap_or(Percent(1.0));
+                if w.fraction() <= 0.0 {
+                    self.error(
+                        &base.key("weight"),
+                        "release weight is 0%: the release would serve nothing",
+                        "give the canary a share above 0%, e.g. `25%`",
+                    );
+                    ok = false;
+                }
+                Some(vec![(Dur::ZERO, w.fraction())])
+            }
+            (None, Some(steps), every) => {
+                let every = every.unwrap_or(Dur::ZERO);
+                if every == Dur::ZERO {
+                    self.error(
+                        &base.key("steps"),
+                        "`steps` without a positive `step_every`",
+                        "add `step_every: 10m` (time between canary steps)",
+                    );
+                    ok = false;
+                }
+                let increasing = steps.windows(2).all(|w| w[0].0 < w[1].0);
+                if steps.is_empty() || !increasing || steps[0].fraction() <= 0.0 {
+                    self.error(
+                        &base.key("steps"),
+                        "canary steps must be above 0% and increase",
+                        "write them in order, e.g. `[1%, 5%, 25%, 100%]`",
+                    );
+                    ok = false;
+                }
+                Some(
+                    steps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (Dur(every.0 * i as u64), s.fraction()))
+                        .collect(),
+                )
+            }
+        };
+        let stable = route
+            .candidates
+            .iter()
+            .max_by(|a, b| a.weight.total_cmp(&b.weight))
+            .and_then(|c| traffic.behaviour_of(&c.version))
+            .copied()?;
+        let patch = raw.behaviour;
+        let regressed = Behaviour {
+            error_rate: patch
+                .error_rate
+                .map_or(stable.error_rate, Percent::fraction),
+            quality: patch.quality.map_or(stable.quality, Percent::fraction),
+            p50: patch.latency.map_or(stable.p50, |l| l.p50),
+            p99: patch.latency.map_or(stable.p99, |l| l.p99),
+        };
+        ok &= self.check_latency(regressed, &base.key("behaviour"));
+        let schedule = schedule?;
+        ok.then(|| ReleasePlan {
+            id: raw
+                .id
+                .unwrap_or_else(|| format!("{}:{}", route.name, raw.version)),
+            route: route.name.clone(),
+            version: raw.version,
+            at: raw.at,
+            schedule,
+            healthy: stable,
+            regressed,
+            onset,
+        })
+    }
+
+    fn policy(&mut self, raw: RawPolicy) -> Option<PolicyPlan> {
+        let base = Path::root().key("policy");
+        let mut ok = true;
+        let evaluate_every = raw.evaluate_every.unwrap_or(Dur::from_secs(30));
+        let window = raw.window.unwrap_or(Dur::from_mins(5));
+        if evaluate_every == Dur::ZERO {
+            self.error(
+                &base.key("evaluate_every"),
+                "evaluate_every is 0s",
+                "evaluate the policy periodically, e.g. every `30s`",
+            );
+            ok = false;
+        }
+        if window < evaluate_every {
+            self.error(
+                &base.key("window"),
+                format!("window {window} is shorter than evaluate_every {evaluate_every}"),
+                "use a window at least as long as the evaluation interval",
+            );
+            ok = false;
+        }
+        let triggers = match raw.triggers {
+            Some(list) => {
+                let mut out = Vec::new();
+                for (i, t) in list.into_iter().enumerate() {
+                    let path = base.key("triggers").index(i);
+                    if t.action == Action::Observe && t.observe_for.is_none() {
+                        self.error(
+                            &path.key("observe_for"),
+                            "action `observe` needs `observe_for`",
+                            "add how long to watch, e.g. `observe_for: 1h`",
+                        );
+                        ok = false;
+                    }
+                    if t.observe_for.is_some() && t.action != Action::Observe {
+                        self.error(
+                            &path.key("observe_for"),
+                            "`observe_for` only applies to action `observe`",
+                            "remove it, or use `action: observe`",
+                        );
+                        ok = false;
+                    }
+                    out.push(Trigger {
+                        metric: t.metric,
+                        above: t.above,
+                        severity: t.severity,
+                        action: t.action,
+                        decide_within: t.decide_within,
+                        observe_for: t.observe_for,
+                    });
+                }
+                out
+            }
+            None => default_policy_triggers(),
+        };
+        let nv = raw.new_version;
+        let new_version = NewVersion {
+            for_: nv.as_ref().map_or(Dur::from_mins(60), |n| n.for_),
+            error_rate_max: nv
+                .as_ref()
+                .and_then(|n| n.error_rate_max)
+                .unwrap_or(Percent(0.005)),
+            latency_p99_increase_max: nv
+                .as_ref()
+                .and_then(|n| n.latency_p99_increase_max)
+                .unwrap_or(Percent(0.10)),
+            quality_drop_max: nv
+                .as_ref()
+                .and_then(|n| n.quality_drop_max)
+                .unwrap_or(Percent(0.05)),
+        };
+        ok.then_some(PolicyPlan {
+            evaluate_every,
+            window,
+            min_requests: raw.min_requests.unwrap_or(50),
+            triggers,
+            new_version,
+        })
+    }
+
+    fn responders(&mut self, raw: RawResponders) -> Option<Responders> {
+        let base = Path::root().key("responders");
+        let mut ok = true;
+        let mut one = |c: &mut Self, raw: Option<RawResponder>, key: &str, default: Responder| {
+            let Some(r) = raw else { return default };
+            if r.decision == Some(Decision::RollForward) || r.roll_forward.is_some() {
+                c.error(
+                    &base.key(key).key("decision"),
+                    format!("decision `roll_forward` is {NOT_YET}"),
+                    "use `rollback` or `investigate` in this version",
+                );
+                ok = false;
+            }
+            Responder {
+                ack_after: r.ack_after.unwrap_or(default.ack_after),
+                decide_after: r.decide_after.unwrap_or(default.decide_after),
+                decision: r.decision.unwrap_or(default.decision),
+                authority: r.authority.unwrap_or(default.authority),
+            }
+        };
+        let all = ChangeType::ALL.to_vec();
+        let on_call = one(
+            self,
+            raw.on_call,
+            "on_call",
+            Responder {
+                ack_after: Dur::from_mins(3),
+                decide_after: Dur::ZERO,
+                decision: Decision::Rollback,
+                authority: vec![ChangeType::Prompt, ChangeType::Model],
+            },
+        );
+        let product = one(
+            self,
+            raw.product,
+            "product",
+            Responder {
+                ack_after: Dur::ZERO,
+                decide_after: Dur::from_mins(20),
+                decision: Decision::Rollback,
+                authority: all.clone(),
+            },
+        );
+        let platform_lead = one(
+            self,
+            raw.platform_lead,
+            "platform_lead",
+            Responder {
+                ack_after: Dur::from_mins(15),
+                decide_after: Dur::ZERO,
+                decision: Decision::Rollback,
+                authority: all,
+            },
+        );
+        ok.then_some(Responders {
+            on_call,
+            product,
+            platform_lead,
+        })
+    }
+
+    fn procedure(
+        &mut self,
+        raw: Vec<RawStep>,
+        registry: &RegistryPlan,
+        traffic: &TrafficPlan,
+        release: &ReleasePlan,
+    ) -> Option<Vec<Step>> {
+        let base = Path::root().key("procedure");
+        let mut ok = true;
+        let mut steps = Vec::new();
+        let executes = raw
+            .iter()
+            .filter(|s| matches!(s, RawStep::Execute(_)))
+            .count();
+        if executes == 0 {
+            self.error(
+                &base,
+                "the procedure has no `execute` step: nothing would be rolled back",
+                "add `- execute: {mechanism: route_weight}` (or alias_remap for a model)",
+            );
+            ok = false;
+        } else if executes > 1 {
+            self.error(
+                &base,
+                format!("the procedure has {executes} `execute` steps"),
+                "roll back once: keep a single `execute` step",
+            );
+            ok = false;
+        }
+        let execute_at = raw.iter().position(|s| matches!(s, RawStep::Execute(_)));
+        let route = registry.routes.iter().find(|r| r.name == release.route)?;
+        for (i, step) in raw.into_iter().enumerate() {
+            let path = base.index(i).key(step.name());
+            let after_execute = execute_at.is_some_and(|e| i > e);
+            let before_execute = execute_at.is_some_and(|e| i < e);
+            let planned = match step {
+                RawStep::Confirm {} => {
+                    if after_execute {
+                        self.order_error(&path, "confirm", "before");
+                        ok = false;
+                    }
+                    Step::Confirm
+                }
+                RawStep::IdentifyTarget { previous, version } => {
+                    if after_execute {
+                        self.order_error(&path, "identify_target", "before");
+                        ok = false;
+                    }
+                    match (previous, version) {
+                        (Some(true), Some(_)) => {
+                            self.error(
+                                &path,
+                                "identify_target has both `previous: true` and `version`",
+                                "use one: `{previous: true}` or `{version: <name>}`",
+                            );
+                            ok = false;
+                            Step::IdentifyTarget(TargetChoice::Previous)
+                        }
+                        (_, Some(v)) => {
+                            if !route.versions.contains(&v) {
+                                let known: Vec<&str> =
+                                    route.versions.iter().map(String::as_str).collect();
+                                self.error(
+                                    &path.key("version"),
+                                    format!(
+                                        "target version `{v}` is not held for route `{}`",
+                                        route.name
+                                    ),
+                                    suggest_owned(&v, &known),
+                                );
+                                ok = false;
+                            } else if traffic.behaviour_of(&v).is_none() {
+                                self.error(
+                                    &path.key("version"),
+                                    format!("target version `{v}` has no behaviour"),
+                                    format!("add `{v}` under traffic.behaviour"),
+                                );
+                                ok = false;
+                            }
+                            Step::IdentifyTarget(TargetChoice::Version(v))
+                        }
+                        (Some(false), None) => {
+                            self.error(
+                                &path.key("previous"),
+                                "identify_target with `previous: false` names no target",
+                                "use `{previous: true}` or `{version: <name>}`",
+                            );
+                            ok = false;
+                            Step::IdentifyTarget(TargetChoice::Previous)
+                        }
+                        (_, None) => Step::IdentifyTarget(TargetChoice::Previous),
+                    }
+                }
+                RawStep::BaselineCheck { .. } => {
+                    self.error(
+                        &path,
+                        format!("step `baseline_check` is {NOT_YET}"),
+                        "remove it to run the drill in this version",
+                    );
+                    ok = false;
+                    continue;
+                }
+                RawStep::Execute(e) => match self.execute(e, &path) {
+                    Some(e) => Step::Execute(e),
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                RawStep::Verify(v) => {
+                    if before_execute {
+                        self.order_error(&path, "verify", "after");
+                        ok = false;
+                    }
+                    match self.verify(v, &path) {
+                        Some(v) => Step::Verify(v),
+                        None => {
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+                RawStep::Postmortem {} => Step::Postmortem,
+            };
+            steps.push(planned);
+        }
+        ok.then_some(steps)
+    }
+
+    fn order_error(&mut self, path: &Path, step: &str, side: &str) {
+        self.error(
+            path,
+            format!("`{step}` must come {side} `execute`"),
+            "order the runbook: confirm, identify_target, execute, verify, postmortem",
+        );
+    }
+
+    fn execute(&mut self, raw: RawExecute, path: &Path) -> Option<Execute> {
+        match raw.mechanism {
+            Mechanism::RouteWeight | Mechanism::AliasRemap => {}
+            other => {
+                self.error(
+                    &path.key("mechanism"),
+                    format!("mechanism `{other}` is {NOT_YET}"),
+                    "use `route_weight` or `alias_remap` in this version",
+                );
+                return None;
+            }
+        }
+        let extra = [
+            ("stages", raw.stages.is_some()),
+            ("hold", raw.hold.is_some()),
+            ("abort_if", raw.abort_if.is_some()),
+            ("replicas", raw.replicas.is_some()),
+            ("surge", raw.surge.is_some()),
+            ("per_replica", raw.per_replica.is_some()),
+            ("image_pull", raw.image_pull.is_some()),
+            ("rebaseline", raw.rebaseline.is_some()),
+            ("documents", raw.documents.is_some()),
+            ("rebuild_rate", raw.rebuild_rate.is_some()),
+        ];
+        let mut ok = true;
+        for (field, present) in extra {
+            if present {
+                self.error(
+                    &path.key(field),
+                    format!("`{field}` does not apply to mechanism `{}`", raw.mechanism),
+                    "remove it; it belongs to another mechanism",
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(Execute {
+            mechanism: raw.mechanism,
+        })
+    }
+
+    fn verify(&mut self, raw: RawVerify, path: &Path) -> Option<Verify> {
+        let (bound, text, key) = match (raw.below, raw.above) {
+            (Some(b), None) => (Bound::Below, b, "below"),
+            (None, Some(a)) => (Bound::Above, a, "above"),
+            _ => {
+                self.error(
+                    path,
+                    "verify needs exactly one of `below` and `above`",
+                    "e.g. `{metric: error_rate, below: 1%, every: 5s, within: 5m}`",
+                );
+                return None;
+            }
+        };
+        let limit = self.threshold(raw.metric, &text, &path.key(key))?;
+        let every = raw.every.unwrap_or(Dur::from_secs(5));
+        let within = raw.within.unwrap_or(Dur::from_mins(5));
+        if every == Dur::ZERO || within < every {
+            self.error(
+                &path.key("every"),
+                format!("verify polls every {every} within {within}"),
+                "poll at a positive interval no longer than `within`",
+            );
+            return None;
+        }
+        Some(Verify {
+            condition: Condition {
+                metric: raw.metric,
+                bound,
+                limit,
+            },
+            every,
+            within,
+        })
+    }
+
+    /// Rates are percentages, latencies durations (kept in ms).
+    fn threshold(&mut self, metric: VerifyMetric, text: &str, path: &Path) -> Option<f64> {
+        let parsed = match metric {
+            VerifyMetric::ErrorRate | VerifyMetric::Quality => {
+                Percent::parse(text).map(Percent::fraction)
+            }
+            VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => {
+                Dur::parse(text).map(|d| d.0 as f64)
+            }
+        };
+        match parsed {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.error(
+                    path,
+                    message,
+                    format!("`{metric}` takes a {}", metric_unit(metric)),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn metric_unit(metric: VerifyMetric) -> &'static str {
+    match metric {
+        VerifyMetric::ErrorRate | VerifyMetric::Quality => "percentage such as `1%`",
+        VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => "duration such as `2.5s`",
+    }
+}
+
+fn suggest_owned(given: &str, known: &[&str]) -> String {
+    suggest(given, known)
+}
+
+/// A hint for serde's own messages, which carry none.
+fn hint_for(message: &str) -> String {
+    if message.contains("duration") {
+        "write durations like `30s`, `5m`, `2h`".into()
+    } else if message.contains("percentage") {
+        "write percentages like `8%` or `0.5%`".into()
+    } else if message.starts_with("invalid type") {
+        "check the value's type against `rollback-drill schema`".into()
+    } else {
+        String::new()
+    }
+}
+
+/// SPEC section 3: the policy a scenario gets when it names none.
+pub fn default_policy_triggers() -> Vec<Trigger> {
+    let t = |metric, above, severity, action, decide_within: Option<Dur>, observe_for| Trigger {
+        metric,
+        above: Percent(above),
+        severity,
+        action,
+        decide_within,
+        observe_for,
+    };
+    use TriggerMetric::*;
+    vec![
+        t(
+            ErrorRate,
+            0.05,
+            Severity::Critical,
+            Action::AutoRollback,
+            Some(Dur::from_mins(2)),
+            None,
+        ),
+        t(
+            ErrorRate,
+            0.02,
+            Severity::High,
+            Action::Page,
+            Some(Dur::from_mins(5)),
+            None,
+        ),
+        t(
+            QualityDrop,
+            0.20,
+            Severity::High,
+            Action::Alert,
+            Some(Dur::from_mins(30)),
+            None,
+        ),
+        t(
+            QualityDrop,
+            0.10,
+            Severity::Medium,
+            Action::Observe,
+            None,
+            Some(Dur::from_mins(60)),
+        ),
+        t(
+            LatencyP99Increase,
+            1.00,
+            Severity::High,
+            Action::Page,
+            Some(Dur::from_mins(10)),
+            None,
+        ),
+    ]
+}
+
+/// FNV-1a, 64 bits, as hex: stable across builds and platforms.
+pub fn fnv_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,727 @@
+//! YAML text → a tree of nodes that remember their line and column → serde.
+//!
+//! We parse YAML ourselves (on yaml-rust2's event parser) instead of handing
+//! text straight to a serde YAML crate, for two reasons. Every error can then
+//! name the exact node it is about — line, column and field path — including
+//! errors found after parsing (weights that do not sum to 100) which serde
+//! never sees. And the loader can deserialize each section of a scenario on
+//! its own, so one bad section does not hide the problems of the others.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A 1-based line and column in a scenario file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl From<Marker> for Mark {
+    fn from(m: Marker) -> Mark {
+        Mark {
+            line: m.line(),
+            column: m.col() + 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    Null,
+    /// A scalar; `plain` is false for quoted and block scalars, which are
+    /// always strings.
+    Scalar {
+        value: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub mark: Mark,
+}
+
+impl Node {
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar { value, .. } => Some(value),
+            _ => None,
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            NodeKind::Null => "nothing",
+            NodeKind::Scalar { .. } => "a scalar",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The mark of the deepest node on `path` (for a key, the key itself),
+    /// so a problem found after parsing still points at its line.
+    pub fn locate(&self, path: &Path) -> Mark {
+        let mut node = self;
+        let mut mark = self.mark;
+        for seg in &path.0 {
+            let next = match (seg, &node.kind) {
+                (Seg::Key(k), NodeKind::Map(entries)) => entries
+                    .iter()
+                    .find(|(key, _)| key.as_str() == Some(k.as_str()))
+                    .map(|(key, value)| (key.mark, value)),
+                (Seg::Index(i), NodeKind::Seq(items)) => items.get(*i).map(|n| (n.mark, n)),
+                _ => None,
+            };
+            match next {
+                Some((m, n)) => {
+                    mark = m;
+                    node = n;
+                }
+                None => break,
+            }
+        }
+        mark
+    }
+}
+
+/// A field path such as `procedure[3].execute.mechanism`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path(pub Vec<Seg>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl Path {
+    pub fn root() -> Path {
+        Path(Vec::new())
+    }
+
+    pub fn key(&self, k: &str) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Key(k.to_string()));
+        p
+    }
+
+    pub fn index(&self, i: usize) -> Path {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(document)");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Seg::Key(k) if i == 0 => f.write_str(k)?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A syntax error in the YAML itself.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub mark: Mark,
+    pub message: String,
+}
+
+/// Parses the first YAML document of `text`. An empty file is a `Null` node.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut builder, false).map_err(|e| SyntaxError {
+        mark: (*e.marker()).into(),
+        message: e.info().to_string(),
+    })?;
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        kind: NodeKind::Null,
+        mark: Mark { line: 1, column: 1 },
+    }))
+}
+
+enum Frame {
+    Seq(Vec<Node>, Mark, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Mark, usize),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    error: Option<SyntaxError>,
+    done: bool,
+}
+
+impl Builder {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq(items, _, _)) => items.push(node),
+            Some(Frame::Map(entries, pending, _, _)) => match pending.take() {
+                None => {
+                    let dup = node.as_str().is_some()
+                        && entries.iter().any(|(k, _)| k.as_str() == node.as_str());
+                    if dup && self.error.is_none() {
+                        self.error = Some(SyntaxError {
+                            mark: node.mark,
+                            message: format!(
+                                "duplicate key `{}`: each key may appear once in a mapping",
+                                node.as_str().unwrap_or_default()
+                            ),
+                        });
+                    }
+                    *pending = Some(node);
+                }
+                Some(key) => entries.push((key, node)),
+            },
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, marker: Marker) {
+        if self.done {
+            return;
+        }
+        let mark = Mark::from(marker);
+        match ev {
+            Event::DocumentEnd if self.root.is_some() => self.done = true,
+            Event::Scalar(value, style, anchor, _) => {
+                let plain = style == TScalarStyle::Plain;
+                let kind = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
+                {
+                    NodeKind::Null
+                } else {
+                    NodeKind::Scalar { value, plain }
+                };
+                self.push_node(Node { kind, mark }, anchor);
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq(Vec::new(), mark, anchor))
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map(Vec::new(), None, mark, anchor))
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq(items, m, a)) => (
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            mark: m,
+                        },
+                        a,
+                    ),
+                    Some(Frame::Map(entries, _, m, a)) => (
+                        Node {
+                            kind: NodeKind::Map(entries),
+                            mark: m,
+                        },
+                        a,
+                    ),
+                    None => return,
+                };
+                self.push_node(node, anchor);
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
+                    kind: NodeKind::Null,
+                    mark,
+                });
+                self.push_node(Node { mark, ..node }, 0);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A deserialization problem, located at the node that caused it.
+#[derive(Debug, Clone)]
+pub struct DeError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub mark: Option<Mark>,
+    pub path: Option<Path>,
+    missing_field: Option<&'static str>,
+}
+
+impl DeError {
+    fn new(message: String) -> DeError {
+        DeError {
+            message,
+            hint: None,
+            mark: None,
+            path: None,
+            missing_field: None,
+        }
+    }
+
+    /// Pins the error on `node` unless a deeper node already claimed it.
+    fn at(mut self, node: &Node, path: &Path) -> DeError {
+        if self.mark.is_none() {
+            self.mark = Some(node.mark);
+            self.path = Some(match self.missing_field {
+                Some(field) => path.key(field),
+                None => path.clone(),
+            });
+        }
+        self
+    }
+}
+
+impl fmt::Display for DeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DeError {}
+
+impl de::Error for DeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        DeError::new(msg.to_string())
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
+        let mut e = DeError::new(format!("unknown field `{field}`"));
+        e.hint = Some(suggest(field, expected));
+        e
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
+        let mut e = DeError::new(format!("unknown value `{variant}`"));
+        e.hint = Some(suggest(variant, expected));
+        e
+    }
+
+    fn missing_field(field: &'static str) -> Self {
+        let mut e = DeError::new(format!("missing field `{field}`"));
+        e.missing_field = Some(field);
+        e.hint = Some(format!("add `{field}:` here"));
+        e
+    }
+}
+
+/// "did you mean `alias_remap`?" when a close name exists, else the list.
+pub fn suggest(given: &str, expected: &[&str]) -> String {
+    let best = expected
+        .iter()
+        .map(|cand| (edit_distance(given, cand), *cand))
+        .min();
+    match best {
+        Some((d, cand)) if d <= 2.max(given.len() / 3) => format!("did you mean `{cand}`?"),
+        _ if expected.is_empty() => "nothing is allowed here".to_string(),
+        _ => format!(
+            "expected one of {}",
+            expected
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Deserializes `T` from `node`, reporting errors with their location.
+pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node, path: &Path) -> Result<T, DeError> {
+    T::deserialize(NodeDe { node, path })
+}
+
+struct NodeDe<'a> {
+    node: &'a Node,
+    path: &'a Path,
+}
+
+impl NodeDe<'_> {
+    fn located<T>(&self, r: Result<T, DeError>) -> Result<T, DeError> {
+        r.map_err(|e| e.at(self.node, self.path))
+    }
+}
+
+fn plain_scalar<'de, V: Visitor<'de>>(value: &str, visitor: V) -> Result<V::Value, DeError> {
+    match value {
+        "true" | "True" | "TRUE" => return visitor.visit_bool(true),
+        "false" | "False" | "FALSE" => return visitor.visit_bool(false),
+        _ => {}
+    }
+    if let Ok(n) = value.parse::<u64>() {
+        return visitor.visit_u64(n);
+    }
+    if let Ok(n) = value.parse::<i64>() {
+        return visitor.visit_i64(n);
+    }
+    if value.contains(|c: char| c.is_ascii_digit())
+        && let Ok(x) = value.parse::<f64>()
+    {
+        return visitor.visit_f64(x);
+    }
+    visitor.visit_str(value)
+}
+
+impl<'de> de::Deserializer<'de> for NodeDe<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let r = match &self.node.kind {
+            NodeKind::Null => visitor.visit_unit(),
+            NodeKind::Scalar { value, plain: true } => plain_scalar(value, visitor),
+            NodeKind::Scalar { value, .. } => visitor.visit_str(value),
+            NodeKind::Seq(items) => visitor.visit_seq(SeqDe {
+                items,
+                path: self.path,
+                next: 0,
+            }),
+            NodeKind::Map(entries) => visitor.visit_map(MapDe {
+                entries,
+                path: self.path,
+                next: 0,
+                key_path: None,
+            }),
+        };
+        self.located(r)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        let r = match &self.node.kind {
+            NodeKind::Scalar { value, .. } => visitor.visit_str(value),
+            _ => return self.deserialize_any(visitor),
+        };
+        self.located(r)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.node.kind {
+            NodeKind::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        let r = match &self.node.kind {
+            // `- postmortem:` with nothing after it means "no fields".
+            NodeKind::Null => visitor.visit_map(MapDe {
+                entries: &[],
+                path: self.path,
+                next: 0,
+                key_path: None,
+            }),
+            NodeKind::Map(_) => return self.deserialize_any(visitor),
+            _ => Err(DeError::new(format!(
+                "expected a mapping of fields, found {}",
+                self.node.describe()
+            ))),
+        };
+        self.located(r)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        let r = match &self.node.kind {
+            NodeKind::Scalar { value, .. } => visitor.visit_enum(
+                IntoDeserializer::<DeError>::into_deserializer(value.as_str()),
+            ),
+            NodeKind::Map(entries) if entries.len() == 1 => visitor.visit_enum(EnumDe {
+                key: &entries[0].0,
+                value: &entries[0].1,
+                path: self.path,
+            }),
+            _ => Err(DeError::new(format!(
+                "expected a single name (like `execute: {{...}}`), found {}",
+                self.node.describe()
+            ))),
+        };
+        self.located(r)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+struct SeqDe<'a> {
+    items: &'a [Node],
+    path: &'a Path,
+    next: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for SeqDe<'_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        let Some(node) = self.items.get(self.next) else {
+            return Ok(None);
+        };
+        let path = self.path.index(self.next);
+        self.next += 1;
+        seed.deserialize(NodeDe { node, path: &path })
+            .map(Some)
+            .map_err(|e| e.at(node, &path))
+    }
+}
+
+struct MapDe<'a> {
+    entries: &'a [(Node, Node)],
+    path: &'a Path,
+    next: usize,
+    key_path: Option<Path>,
+}
+
+impl<'de> de::MapAccess<'de> for MapDe<'_> {
+    type Error = DeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
+        let Some((key, _)) = self.entries.get(self.next) else {
+            return Ok(None);
+        };
+        let path = self.path.key(key.as_str().unwrap_or("?"));
+        let r = seed.deserialize(NodeDe {
+            node: key,
+            path: &path,
+        });
+        self.key_path = Some(path);
+        r.map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
+        let (_, value) = &self.entries[self.next];
+        self.next += 1;
+        let path = self.key_path.take().unwrap_or_default();
+        seed.deserialize(NodeDe {
+            node: value,
+            path: &path,
+        })
+        .map_err(|e| e.at(value, &path))
+    }
+}
+
+struct EnumDe<'a> {
+    key: &'a Node,
+    value: &'a Node,
+    path: &'a Path,
+}
+
+impl<'de, 'a> de::EnumAccess<'de> for EnumDe<'a> {
+    type Error = DeError;
+    type Variant = VariantDe<'a>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, VariantDe<'a>), DeError> {
+        let path = self.path.key(self.key.as_str().unwrap_or("?"));
+        let v = seed
+            .deserialize(NodeDe {
+                node: self.key,
+                path: &path,
+            })
+            .map_err(|e| e.at(self.key, &path))?;
+        Ok((
+            v,
+            VariantDe {
+                value: self.value,
+                path,
+            },
+        ))
+    }
+}
+
+struct VariantDe<'a> {
+    value: &'a Node,
+    path: Path,
+}
+
+impl<'de> de::VariantAccess<'de> for VariantDe<'_> {
+    type Error = DeError;
+
+    fn unit_variant(self) -> Result<(), DeError> {
+        match self.value.kind {
+            NodeKind::Null => Ok(()),
+            _ => Err(DeError::new("this name takes no fields".into()).at(self.value, &self.path)),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, DeError> {
+        seed.deserialize(NodeDe {
+            node: self.value,
+            path: &self.path,
+        })
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_seq(
+            NodeDe {
+                node: self.value,
+                path: &self.path,
+            },
+            visitor,
+        )
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        de::Deserializer::deserialize_struct(
+            NodeDe {
+                node: self.value,
+                path: &self.path,
+            },
+            "",
+            fields,
+            visitor,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[allow(dead_code)]
+        steps: Vec<Step>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename_all = "snake_case", deny_unknown_fields)]
+    enum Step {
+        Confirm {},
+        Execute {
+            #[allow(dead_code)]
+            mechanism: String,
+        },
+    }
+
+    fn err_of(text: &str) -> DeError {
+        let node = parse(text).unwrap();
+        from_node::<Doc>(&node, &Path::root()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_field_points_at_the_key_with_a_hint() {
+        let e = err_of("steps:\n  - confirm: {}\n  - execute: {mechansim: x}\n");
+        assert_eq!(e.message, "unknown field `mechansim`");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `mechanism`?"));
+        assert_eq!(
+            e.mark,
+            Some(Mark {
+                line: 3,
+                column: 15
+            })
+        );
+        assert_eq!(e.path.unwrap().to_string(), "steps[1].execute.mechansim");
+    }
+
+    #[test]
+    fn unknown_variant_is_located_on_the_step_name() {
+        let e = err_of("steps:\n  - exeucte: {}\n");
+        assert_eq!(e.hint.as_deref(), Some("did you mean `execute`?"));
+        assert_eq!(e.mark, Some(Mark { line: 2, column: 5 }));
+        assert_eq!(e.path.unwrap().to_string(), "steps[0].exeucte");
+    }
+
+    #[test]
+    fn missing_field_names_the_field_in_the_path() {
+        let e = err_of("steps:\n  - execute: {}\n");
+        assert_eq!(e.message, "missing field `mechanism`");
+        assert_eq!(e.path.unwrap().to_string(), "steps[0].execute.mechanism");
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_are_located() {
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(e.mark.line, 3);
+        assert!(e.message.contains("duplicate key `a`"));
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.mark.line >= 1, "{e:?}");
+    }
+
+    #[test]
+    fn locate_walks_keys_and_indexes() {
+        let node = parse("a:\n  b:\n    - x: 1\n    - y: 2\n").unwrap();
+        let path = Path::root().key("a").key("b").index(1).key("y");
+        assert_eq!(node.locate(&path), Mark { line: 4, column: 7 });
+        assert_eq!(path.to_string(), "a.b[1].y");
+    }
+}
