@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use plan::*;
-pub use units::{Dur, Percent};
+pub use units::{Dur, Percent, Ratio};
 pub use vocab::*;
 
 /// Loads and validates one scenario from its text.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::units::{Dur, Percent};
+use super::units::{Dur, Percent, Ratio};
 use super::vocab::{
     Action, ChangeType, Decision, FaultKind, FindingKind, Mechanism, Severity, TriggerMetric,
     Verdict, VerifyMetric,
@@ -165,7 +165,8 @@ pub struct RawPolicy {
 #[serde(deny_unknown_fields)]
 pub struct RawTrigger {
     pub metric: TriggerMetric,
-    pub above: Percent,
+    /// Relative changes (`quality_drop`, `latency_p99_increase`) may exceed 100%.
+    pub above: Ratio,
     pub severity: Severity,
     pub action: Action,
     pub decide_within: Option<Dur>,
@@ -177,9 +178,9 @@ pub struct RawTrigger {
 pub struct RawNewVersion {
     #[serde(rename = "for")]
     pub for_: Dur,
-    pub error_rate_max: Option<Percent>,
-    pub latency_p99_increase_max: Option<Percent>,
-    pub quality_drop_max: Option<Percent>,
+    pub error_rate_max: Option<Ratio>,
+    pub latency_p99_increase_max: Option<Ratio>,
+    pub quality_drop_max: Option<Ratio>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

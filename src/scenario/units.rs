@@ -65,6 +65,9 @@ impl Dur {
                 "m" => 60_000.0,
                 "h" => 3_600_000.0,
                 "d" => 86_400_000.0,
+                "" if !rest.is_empty() => {
+                    return Err(format!("invalid duration `{text}`: {hint}"));
+                }
                 "" => {
                     return Err(format!(
                         "duration `{text}` has no unit: {hint} (a bare number could mean seconds or minutes)"
@@ -148,6 +151,15 @@ impl Percent {
     }
 
     pub fn parse(text: &str) -> Result<Percent, String> {
+        let p = Percent::parse_unbounded(text)?;
+        if p.0 > 1.0 {
+            return Err(format!("percentage `{text}` is outside 0% to 100%"));
+        }
+        Ok(p)
+    }
+
+    /// A percentage that may exceed 100%, as a relative change can.
+    pub fn parse_unbounded(text: &str) -> Result<Percent, String> {
         let s = text.trim();
         let Some(number) = s.strip_suffix('%') else {
             return Err(format!(
@@ -158,8 +170,8 @@ impl Percent {
             .trim()
             .parse()
             .map_err(|_| format!("invalid percentage `{text}`: write it like `8%` or `0.5%`"))?;
-        if !(0.0..=100.0).contains(&value) {
-            return Err(format!("percentage `{text}` is outside 0% to 100%"));
+        if !value.is_finite() || value < 0.0 {
+            return Err(format!("percentage `{text}` is negative"));
         }
         Ok(Percent(value / 100.0))
     }
@@ -197,6 +209,39 @@ impl JsonSchema for Percent {
             "description": "A percentage such as `8%` or `0.5%`.",
             "examples": ["5%", "0.5%"]
         })
+    }
+}
+
+/// A threshold on a relative change, which may exceed 100% (`latency_p99_increase
+/// above: 150%`). Parsed like [`Percent`] without the upper bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, PartialOrd)]
+pub struct Ratio(pub Percent);
+
+impl<'de> Deserialize<'de> for Ratio {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(UnitVisitor::<Ratio>::new())
+    }
+}
+
+impl JsonSchema for Ratio {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Threshold".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?%$",
+            "description": "A percentage threshold such as `5%`; relative changes may exceed 100%.",
+            "examples": ["5%", "100%"]
+        })
+    }
+}
+
+impl ParseUnit for Ratio {
+    const EXPECTING: &'static str = "a percentage such as `5%` or `150%`";
+    fn parse_unit(text: &str) -> Result<Self, String> {
+        Percent::parse_unbounded(text).map(Ratio)
     }
 }
 
@@ -279,6 +324,11 @@ mod tests {
             assert!(err.contains("duration"), "{text}: unexpected message {err}");
         }
         assert!(Dur::parse("5").unwrap_err().contains("no unit"));
+        assert!(
+            Dur::parse("5 minutes")
+                .unwrap_err()
+                .starts_with("invalid duration `5 minutes`")
+        );
     }
 
     #[test]
@@ -303,6 +353,8 @@ mod tests {
         assert_eq!(Percent::parse("0.5%").unwrap().to_string(), "0.5%");
         assert!(Percent::parse("8").unwrap_err().contains("no `%`"));
         assert!(Percent::parse("150%").unwrap_err().contains("outside"));
+        assert_eq!(Percent::parse_unbounded("150%"), Ok(Percent(1.5)));
+        assert!(Percent::parse_unbounded("-5%").is_err());
         assert!(Percent::parse("lots%").unwrap_err().contains("invalid"));
     }
 }

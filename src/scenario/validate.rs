@@ -27,7 +27,7 @@ pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
                 e.mark,
                 "(document)".into(),
                 format!("invalid YAML: {}", e.message),
-                "fix the YAML syntax (indent with spaces, close quotes and brackets)".into(),
+                e.hint.into(),
             )]);
         }
     };
@@ -188,7 +188,13 @@ impl Checker<'_> {
         ] {
             let present = entries.iter().any(|(k, _)| k.as_str() == Some(field));
             if !present {
-                self.error(&Path::root(), format!("missing field `{field}`"), hint);
+                self.diags.push(Diagnostic::new(
+                    self.file,
+                    yaml::Mark { line: 1, column: 1 },
+                    field.to_string(),
+                    format!("missing field `{field}`"),
+                    hint.to_string(),
+                ));
             }
         }
         raw
@@ -336,7 +342,17 @@ impl Checker<'_> {
                 ok = false;
                 continue;
             }
-            let sum: u32 = route.candidates.iter().map(|c| c.weight).sum();
+            for (i, cand) in route.candidates.iter().enumerate() {
+                if cand.weight > 100 {
+                    self.error(
+                        &path.index(i).key("weight"),
+                        format!("weight {} is above 100", cand.weight),
+                        "weights are whole percents of the route's traffic, 0 to 100",
+                    );
+                    ok = false;
+                }
+            }
+            let sum: u64 = route.candidates.iter().map(|c| u64::from(c.weight)).sum();
             if sum != 100 {
                 self.error(
                     &path,
@@ -675,7 +691,7 @@ impl Checker<'_> {
                     }
                     out.push(Trigger {
                         metric: t.metric,
-                        above: t.above,
+                        above: t.above.0,
                         severity: t.severity,
                         action: t.action,
                         decide_within: t.decide_within,
@@ -692,14 +708,17 @@ impl Checker<'_> {
             error_rate_max: nv
                 .as_ref()
                 .and_then(|n| n.error_rate_max)
+                .map(|r| r.0)
                 .unwrap_or(Percent(0.005)),
             latency_p99_increase_max: nv
                 .as_ref()
                 .and_then(|n| n.latency_p99_increase_max)
+                .map(|r| r.0)
                 .unwrap_or(Percent(0.10)),
             quality_drop_max: nv
                 .as_ref()
                 .and_then(|n| n.quality_drop_max)
+                .map(|r| r.0)
                 .unwrap_or(Percent(0.05)),
         };
         ok.then_some(PolicyPlan {
@@ -794,8 +813,14 @@ impl Checker<'_> {
             );
             ok = false;
         } else if executes > 1 {
+            let second = raw
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| matches!(s, RawStep::Execute(_)))
+                .nth(1)
+                .map_or(0, |(i, _)| i);
             self.error(
-                &base,
+                &base.index(second).key("execute"),
                 format!("the procedure has {executes} `execute` steps"),
                 "roll back once: keep a single `execute` step",
             );
@@ -1023,6 +1048,8 @@ fn suggest_owned(given: &str, known: &[&str]) -> String {
 fn hint_for(message: &str) -> String {
     if message.contains("duration") {
         "write durations like `30s`, `5m`, `2h`".into()
+    } else if message.contains("outside 0% to 100%") {
+        "a share goes from 0% to 100%".into()
     } else if message.contains("percentage") {
         "write percentages like `8%` or `0.5%`".into()
     } else if message.starts_with("invalid type") {
@@ -1095,4 +1122,33 @@ pub fn fnv_hex(bytes: &[u8]) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn with_trigger(above: &str) -> Result<super::Plan, Vec<super::Diagnostic>> {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/model-latency-regression-alias-remap.yaml"
+        ))
+        .unwrap()
+        .replace(
+            "targets:",
+            &format!(
+                "policy:\n  triggers:\n    - {{metric: latency_p99_increase, above: {above}, severity: high, action: page}}\ntargets:"
+            ),
+        );
+        super::validate(&text, Path::new("t.yaml"))
+    }
+
+    #[test]
+    fn relative_thresholds_may_exceed_100_percent_but_not_go_negative() {
+        let plan = with_trigger("150%").expect("150% is a valid latency increase");
+        assert_eq!(plan.policy.triggers[0].above.fraction(), 1.5);
+        let diags = with_trigger("-5%").unwrap_err();
+        assert_eq!(diags[0].message, "percentage `-5%` is negative");
+        assert_eq!(diags[0].path, "policy.triggers[0].above");
+    }
 }

@@ -148,16 +148,39 @@ impl fmt::Display for Path {
 pub struct SyntaxError {
     pub mark: Mark,
     pub message: String,
+    pub hint: &'static str,
 }
+
+const SYNTAX_HINT: &str = "fix the YAML syntax (indent with spaces, close quotes and brackets)";
 
 /// Parses the first YAML document of `text`. An empty file is a `Null` node.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut builder, false).map_err(|e| SyntaxError {
-        mark: (*e.marker()).into(),
-        message: e.info().to_string(),
-    })?;
+    if let Err(e) = parser.load(&mut builder, true) {
+        // The scanner notices an unclosed `{` or `[` only where the next
+        // thing fails to fit, often lines later: point at the opener.
+        let opener = builder.stack.iter().rev().find_map(|f| {
+            let (mark, index) = f.start();
+            match text.as_bytes().get(index) {
+                Some(b'{') => Some((mark, '{')),
+                Some(b'[') => Some((mark, '[')),
+                _ => None,
+            }
+        });
+        return Err(match opener {
+            Some((mark, open)) => SyntaxError {
+                mark,
+                message: format!("`{open}` is never closed ({})", e.info()),
+                hint: "close the flow collection, or check the commas between its items",
+            },
+            None => SyntaxError {
+                mark: (*e.marker()).into(),
+                message: e.info().to_string(),
+                hint: SYNTAX_HINT,
+            },
+        });
+    }
     if let Some(err) = builder.error {
         return Err(err);
     }
@@ -168,8 +191,17 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 enum Frame {
-    Seq(Vec<Node>, Mark, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Mark, usize),
+    Seq(Vec<Node>, Mark, usize, usize),
+    Map(Vec<(Node, Node)>, Option<Node>, Mark, usize, usize),
+}
+
+impl Frame {
+    /// Where the collection starts: mark and byte index.
+    fn start(&self) -> (Mark, usize) {
+        match self {
+            Frame::Seq(_, m, _, i) | Frame::Map(_, _, m, _, i) => (*m, *i),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -192,8 +224,8 @@ impl Builder {
                     self.root = Some(node);
                 }
             }
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(entries, pending, _, _)) => match pending.take() {
+            Some(Frame::Seq(items, ..)) => items.push(node),
+            Some(Frame::Map(entries, pending, ..)) => match pending.take() {
                 None => {
                     let dup = node.as_str().is_some()
                         && entries.iter().any(|(k, _)| k.as_str() == node.as_str());
@@ -204,6 +236,7 @@ impl Builder {
                                 "duplicate key `{}`: each key may appear once in a mapping",
                                 node.as_str().unwrap_or_default()
                             ),
+                            hint: "remove the repeated key, or merge its values into the first one",
                         });
                     }
                     *pending = Some(node);
@@ -221,7 +254,14 @@ impl MarkedEventReceiver for Builder {
         }
         let mark = Mark::from(marker);
         match ev {
-            Event::DocumentEnd if self.root.is_some() => self.done = true,
+            Event::DocumentStart if self.root.is_some() => {
+                self.error.get_or_insert(SyntaxError {
+                    mark,
+                    message: "a second YAML document: a scenario file holds exactly one".into(),
+                    hint: "put each scenario in its own file, or remove the `---` separator",
+                });
+                self.done = true;
+            }
             Event::Scalar(value, style, anchor, _) => {
                 let plain = style == TScalarStyle::Plain;
                 let kind = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
@@ -233,27 +273,38 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { kind, mark }, anchor);
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(Vec::new(), mark, anchor))
+                self.stack
+                    .push(Frame::Seq(Vec::new(), mark, anchor, marker.index()))
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(Vec::new(), None, mark, anchor))
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, mark, anchor, marker.index()))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(items, m, a)) => (
+                    Some(Frame::Seq(items, m, a, _)) => (
                         Node {
                             kind: NodeKind::Seq(items),
                             mark: m,
                         },
                         a,
                     ),
-                    Some(Frame::Map(entries, _, m, a)) => (
-                        Node {
-                            kind: NodeKind::Map(entries),
-                            mark: m,
-                        },
-                        a,
-                    ),
+                    Some(Frame::Map(entries, _, m, a, _)) => {
+                        // A block mapping's start event comes at its first
+                        // `:`; its first key is where a reader looks.
+                        let first_key = entries.first().map(|(k, _)| k.mark);
+                        let mark = match first_key {
+                            Some(k) if (k.line, k.column) < (m.line, m.column) => k,
+                            _ => m,
+                        };
+                        (
+                            Node {
+                                kind: NodeKind::Map(entries),
+                                mark,
+                            },
+                            a,
+                        )
+                    }
                     None => return,
                 };
                 self.push_node(node, anchor);
@@ -329,11 +380,38 @@ impl de::Error for DeError {
         e
     }
 
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError::new(format!(
+            "invalid type: {unexp}, expected {}",
+            friendly(&exp.to_string())
+        ))
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
+        DeError::new(format!(
+            "invalid value: {unexp}, expected {}",
+            friendly(&exp.to_string())
+        ))
+    }
+
     fn missing_field(field: &'static str) -> Self {
         let mut e = DeError::new(format!("missing field `{field}`"));
         e.missing_field = Some(field);
         e.hint = Some(format!("add `{field}:` here"));
         e
+    }
+}
+
+/// serde names Rust types ("expected u32"); users read YAML.
+fn friendly(expected: &str) -> String {
+    match expected {
+        "f32" | "f64" => "a number".into(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number (0 or more)".into(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "a boolean" => "`true` or `false`".into(),
+        "a sequence" => "a list".into(),
+        "a string" => "text".into(),
+        other => other.to_string(),
     }
 }
 
@@ -713,8 +791,12 @@ mod tests {
         let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(e.mark.line, 3);
         assert!(e.message.contains("duplicate key `a`"));
-        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
-        assert!(e.mark.line >= 1, "{e:?}");
+        let e = parse("a: 1\nb: {c: 1, d: 2\ne: 3\nf: 4\n").unwrap_err();
+        assert_eq!(e.mark, Mark { line: 2, column: 4 }, "{e:?}");
+        assert!(e.message.starts_with("`{` is never closed"), "{e:?}");
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(e.mark.line, 2);
+        assert!(e.message.contains("second YAML document"));
     }
 
     #[test]

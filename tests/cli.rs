@@ -1,0 +1,216 @@
+//! The binary as a user and CI meet it: exit codes, files, messages.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::root;
+
+fn drill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+#[test]
+fn run_scenarios_passes_and_writes_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(&[
+        "run",
+        "scenarios/",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    for file in ["junit.xml", "results.json", "summary.md", "history.jsonl"] {
+        assert!(dir.path().join(file).is_file(), "{file} missing");
+    }
+    let shipped = std::fs::read_dir(root().join("scenarios")).unwrap().count();
+    let per_scenario = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".json") && name != "results.json"
+        })
+        .count();
+    assert_eq!(per_scenario, shipped, "one <scenario>.json per scenario");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("RESULT") && stdout.contains("passed, 0 failed"),
+        "{stdout}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["passed"], true);
+    assert!(results["run"]["started_at"].is_string());
+}
+
+#[test]
+fn a_failing_drill_exits_1_and_names_the_failure_in_summary_and_junit() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(&[
+        "run",
+        "fixtures/failing/restore-target-missed.yaml",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    let message = "restore took 12m30s, target 10m (model)";
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains(message), "{summary}");
+    assert!(summary.contains("FAIL"), "{summary}");
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&junit).unwrap();
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("<failure>");
+    assert_eq!(failure.attribute("message"), Some(message));
+    assert!(text(&out.stdout).contains(message));
+}
+
+#[test]
+fn history_grows_by_one_line_per_drill_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "run",
+        "scenarios/prompt-error-spike-auto-rollback.yaml",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ];
+    assert_eq!(code(&drill(&args)), 0);
+    assert_eq!(code(&drill(&args)), 0);
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["scenario"], "prompt-error-spike-auto-rollback");
+    assert_eq!(
+        lines[0]["durations"], lines[1]["durations"],
+        "same seed, same times"
+    );
+}
+
+#[test]
+fn an_invalid_scenario_exits_2_and_runs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "name: x\nchange: prompt\nduration: 5 minutes\n").unwrap();
+    let reports = dir.path().join("reports");
+    let out = drill(&[
+        "run",
+        "scenarios/",
+        bad.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml:3:11: duration: invalid duration `5 minutes`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("missing field `registry`"),
+        "every problem at once: {stderr}"
+    );
+    assert!(!reports.exists(), "nothing may run, nothing may be written");
+}
+
+#[test]
+fn an_unwritable_report_folder_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-folder");
+    std::fs::write(&file, "").unwrap();
+    let inside = file.join("reports");
+    let out = drill(&[
+        "run",
+        "scenarios/healthy-release-not-rolled-back.yaml",
+        "--report-dir",
+        inside.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not writable"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn command_line_mistakes_exit_2() {
+    assert_eq!(code(&drill(&["run", "--seed", "seven"])), 2);
+    assert_eq!(code(&drill(&["run", "--format", "pdf"])), 2);
+    let html = drill(&["run", "--format", "html"]);
+    assert_eq!(code(&html), 2);
+    assert!(text(&html.stderr).contains("not implemented yet"));
+    assert_eq!(code(&drill(&["run", "no/such/folder"])), 2);
+    assert_eq!(code(&drill(&["frobnicate"])), 2);
+}
+
+#[test]
+fn seed_flag_overrides_scenario_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = "scenarios/prompt-errors-paged-to-on-call.yaml";
+    assert_eq!(
+        code(&drill(&["run", file, "--seed", "42", "--report-dir", d])),
+        0
+    );
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(Path::new(d).join("prompt-errors-paged-to-on-call.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["seed"], 42);
+}
+
+#[test]
+fn list_and_schema_describe_the_scenarios() {
+    let out = drill(&["list"]);
+    assert_eq!(code(&out), 0);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("model-latency-regression-alias-remap") && stdout.contains("10m"),
+        "{stdout}"
+    );
+    let out = drill(&["schema"]);
+    assert_eq!(code(&out), 0);
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().expect("properties");
+    for field in [
+        "change",
+        "registry",
+        "traffic",
+        "release",
+        "policy",
+        "procedure",
+        "faults",
+        "expect",
+    ] {
+        assert!(props.contains_key(field), "schema lacks `{field}`");
+    }
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown fields are errors"
+    );
+}

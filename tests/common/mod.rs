@@ -1,0 +1,69 @@
+//! Shared helpers for integration tests: plans from YAML text, and the
+//! drill template the detection tests vary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use rollback_drill::scenario::{self, Plan};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn plan(yaml: &str) -> Plan {
+    match scenario::load_str(yaml, Path::new("test.yaml")) {
+        Ok(p) => p,
+        Err(diags) => panic!(
+            "test scenario invalid:\n{}",
+            diags
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// A prompt canary drill; `{RPS}`, `{ERRORS}`, `{WEIGHT}`, `{SEED}` and
+/// `{EXTRA}` are filled in by the caller.
+pub const CANARY: &str = r#"
+name: canary
+change: prompt
+seed: {SEED}
+duration: 2h
+registry:
+  routes:
+    support-answer:
+      candidates:
+        - {id: p:v12, version_pin: v12, weight: 100}
+  propagation: 2s
+  write_latency: 1s
+traffic:
+  rps: {RPS}
+  behaviour:
+    v12: {error_rate: 0.5%, latency: {p50: 700ms, p99: 2s}, quality: 88%}
+release:
+  route: support-answer
+  version: v13
+  at: 15m
+  weight: {WEIGHT}
+  behaviour: {error_rate: {ERRORS}}
+procedure:
+  - confirm: {}
+  - identify_target: {previous: true}
+  - execute: {mechanism: route_weight}
+  - verify: {metric: error_rate, below: 1%, every: 5s, within: 5m}
+{EXTRA}
+"#;
+
+pub fn canary(seed: u64, rps: u32, weight: &str, errors: &str, extra: &str) -> Plan {
+    plan(
+        &CANARY
+            .replace("{SEED}", &seed.to_string())
+            .replace("{RPS}", &rps.to_string())
+            .replace("{WEIGHT}", weight)
+            .replace("{ERRORS}", errors)
+            .replace("{EXTRA}", extra),
+    )
+}
