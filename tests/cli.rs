@@ -214,3 +214,28 @@ fn list_and_schema_describe_the_scenarios() {
         "unknown fields are errors"
     );
 }
+
+#[test]
+fn every_invalid_fixture_exits_2_from_validate_and_run() {
+    let dir = root().join("fixtures/invalid");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 30, "one fixture per validation rule");
+    let reports = tempfile::tempdir().unwrap();
+    for file in files {
+        let f = file.to_str().unwrap();
+        let out = drill(&["validate", f]);
+        assert_eq!(code(&out), 2, "validate {f}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("error: "), "{f}");
+        let out = drill(&["run", f, "--report-dir", reports.path().to_str().unwrap()]);
+        assert_eq!(code(&out), 2, "run {f}");
+    }
+    assert_eq!(
+        std::fs::read_dir(reports.path()).unwrap().count(),
+        0,
+        "an invalid scenario runs nothing and writes nothing"
+    );
+}
