@@ -147,6 +147,14 @@ impl DrillOutcome {
         }
     }
 
+    /// Whether a rollback or a roll forward was decided: the restore clock runs.
+    pub fn remedied(&self) -> bool {
+        matches!(
+            self.record.decision,
+            Some(Decision::Rollback | Decision::RollForward)
+        )
+    }
+
     /// Whether a rollback was decided and carried out up to the restore.
     pub fn rolled_back(&self) -> bool {
         self.record.decision == Some(Decision::Rollback) && self.record.restored.is_some()
@@ -258,7 +266,7 @@ impl DrillOutcome {
     fn check_restore(&self) -> Check {
         let target = self.restore_target;
         let limit = Some(target.secs_f64());
-        if self.record.decision != Some(Decision::Rollback) {
+        if !self.remedied() {
             return Check::skipped("restore", "no rollback was decided");
         }
         match self.durations().restore {
@@ -354,6 +362,10 @@ impl DrillOutcome {
                 format!("step `{}` failed: {}", failed.name, failed.detail),
             );
         }
+        let skipped = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Skipped)
+            .count();
         let not_run: Vec<&str> = steps
             .iter()
             .filter(|s| s.status == StepStatus::NotRun)
@@ -377,7 +389,10 @@ impl DrillOutcome {
             CheckStatus::Passed,
             None,
             None,
-            format!("all {} steps succeeded", steps.len()),
+            match skipped {
+                0 => format!("all {} steps succeeded", steps.len()),
+                n => format!("{} steps succeeded, {n} did not apply", steps.len() - n),
+            },
         )
     }
 
@@ -477,8 +492,12 @@ impl DrillOutcome {
                 trigger.action
             ));
         }
+        let remedy = match r.decision {
+            Some(Decision::RollForward) => "Roll forward",
+            _ => "Rollback",
+        };
         lines.push(format!(
-            "Rollback decided at {} by {}; {} restored at {} and verified at {}.",
+            "{remedy} decided at {} by {}; {} restored at {} and verified at {}.",
             t(r.decided),
             r.decided_by.as_deref().unwrap_or("nobody"),
             r.rollback_target

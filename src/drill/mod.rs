@@ -11,7 +11,7 @@ mod policy;
 mod procedure;
 mod record;
 
-pub use policy::{fires, metric_value};
+pub use policy::{fires, metric_value, new_version_breach, wilson};
 pub use procedure::{Procedure, Role, Wake};
 pub use record::*;
 
@@ -45,6 +45,21 @@ pub trait Staging {
         route: &str,
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError>;
+    /// Adds a version to the route's registry entry (retention applies).
+    fn add_version(&mut self, now: u64, route: &str, version: &str) -> Result<(), RegistryError>;
+    /// Replays `requests` synthetic requests on `version` (not routed, not
+    /// counted as traffic) and returns what they showed.
+    fn replay(&mut self, now: u64, route: &str, version: &str, requests: u64) -> Observation;
+    /// The share of `version`'s requests over `window` slower than `ms`,
+    /// and how many latency samples that share rests on.
+    fn share_slower_than(
+        &self,
+        now: u64,
+        route: &str,
+        version: &str,
+        window: Dur,
+        ms: f64,
+    ) -> (f64, u64);
     fn write_route(
         &mut self,
         now: u64,

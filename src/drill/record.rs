@@ -23,6 +23,10 @@ pub struct Record {
     pub steps: Vec<StepRecord>,
     pub findings: Vec<Finding>,
     pub postmortem: bool,
+    /// The decision was `roll_forward`: the fix ships where `execute` stands.
+    pub rolled_forward: bool,
+    /// The detection came from the `new_version` limits, not a trigger.
+    pub new_version_alert: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,6 +43,8 @@ pub enum StepStatus {
     Failed,
     /// The procedure never reached the step.
     NotRun,
+    /// The step does not apply (e.g. `identify_target` in a roll forward).
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,6 +52,17 @@ pub struct StepRecord {
     pub name: String,
     pub status: StepStatus,
     pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub detail: String,
+    /// The timed parts of the step (execute's writes, waits, holds).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PhaseRecord {
+    pub name: String,
+    pub start_s: f64,
     pub end_s: Option<f64>,
     pub detail: String,
 }

@@ -27,6 +27,7 @@ pub fn value(o: &DrillOutcome) -> Value {
             "action": t.action,
             "value": round6(*value),
             "threshold": round6(t.above.fraction()),
+            "source": if r.new_version_alert { "policy.new_version" } else { "policy.triggers" },
         })
     });
     json!({

@@ -139,12 +139,25 @@ pub struct Responder {
     pub decide_after: Dur,
     pub decision: Decision,
     pub authority: Vec<ChangeType>,
+    /// With `decision: roll_forward`: the fixed version to ship.
+    pub roll_forward: Option<RollForward>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollForward {
+    pub version: String,
+    pub id: String,
+    pub ship_after: Dur,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     Confirm,
     IdentifyTarget(TargetChoice),
+    /// Replay this many synthetic requests on the target before switching.
+    BaselineCheck {
+        requests: u64,
+    },
     Execute(Execute),
     Verify(Verify),
     Postmortem,
@@ -155,6 +168,7 @@ impl Step {
         match self {
             Step::Confirm => "confirm",
             Step::IdentifyTarget(_) => "identify_target",
+            Step::BaselineCheck { .. } => "baseline_check",
             Step::Execute(_) => "execute",
             Step::Verify(_) => "verify",
             Step::Postmortem => "postmortem",
@@ -172,6 +186,34 @@ pub enum TargetChoice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Execute {
     pub mechanism: Mechanism,
+    pub model: ExecModel,
+}
+
+/// What a mechanism's time is made of (SPEC section 3).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecModel {
+    /// `route_weight`, `alias_remap`: one registry write + propagation.
+    Switch,
+    /// `gradual`: reverse canary. `stages` are the release's remaining
+    /// share of the weight it had when the rollback began (last is 0).
+    Gradual {
+        stages: Vec<f64>,
+        hold: Dur,
+        abort_if: Option<Condition>,
+    },
+    /// `redeploy`: pull + ceil(replicas / surge) × per_replica, then the
+    /// switch.
+    Redeploy {
+        replicas: u32,
+        surge: u32,
+        per_replica: Dur,
+        image_pull: Dur,
+    },
+    /// `revert_set`: the switch, then re-baselining.
+    RevertSet { rebaseline: Dur },
+    /// `restore_data`: rebuild `documents` at `rebuild_rate` per second,
+    /// then the switch.
+    RestoreData { documents: u64, rebuild_rate: f64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]

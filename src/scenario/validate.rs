@@ -253,9 +253,8 @@ impl Checker<'_> {
             );
         }
         let policy = self.policy(raw.policy.unwrap_or_default());
-        let responders = self.responders(raw.responders.unwrap_or_default());
         let registry = raw.registry.and_then(|r| self.registry(r));
-        let traffic = match (&raw.traffic, &registry) {
+        let mut traffic = match (&raw.traffic, &registry) {
             (Some(t), Some(reg)) => self.traffic(t, reg),
             _ => None,
         };
@@ -265,6 +264,12 @@ impl Checker<'_> {
             }
             _ => None,
         };
+        let responders = self.responders(
+            raw.responders.unwrap_or_default(),
+            release.as_ref(),
+            registry.as_ref(),
+            traffic.as_mut(),
+        );
         let procedure = match (raw.procedure, &registry, &traffic, &release) {
             (Some(steps), Some(reg), Some(tr), Some(rel)) => self.procedure(steps, reg, tr, rel),
             _ => None,
@@ -730,24 +735,91 @@ impl Checker<'_> {
         })
     }
 
-    fn responders(&mut self, raw: RawResponders) -> Option<Responders> {
+    fn responders(
+        &mut self,
+        raw: RawResponders,
+        release: Option<&ReleasePlan>,
+        registry: Option<&RegistryPlan>,
+        mut traffic: Option<&mut TrafficPlan>,
+    ) -> Option<Responders> {
         let base = Path::root().key("responders");
         let mut ok = true;
         let mut one = |c: &mut Self, raw: Option<RawResponder>, key: &str, default: Responder| {
             let Some(r) = raw else { return default };
-            if r.decision == Some(Decision::RollForward) || r.roll_forward.is_some() {
-                c.error(
-                    &base.key(key).key("decision"),
-                    format!("decision `roll_forward` is {NOT_YET}"),
-                    "use `rollback` or `investigate` in this version",
-                );
-                ok = false;
-            }
+            let path = base.key(key);
+            let decision = r.decision.unwrap_or(default.decision);
+            let roll_forward = match (decision, r.roll_forward) {
+                (Decision::RollForward, None) => {
+                    c.error(
+                        &path.key("decision"),
+                        "decision `roll_forward` needs a `roll_forward:` block",
+                        "add `roll_forward: {version: v2.0.1, behaviour: {error_rate: 0.5%}, ship_after: 8m}`",
+                    );
+                    ok = false;
+                    None
+                }
+                (Decision::RollForward, Some(rf)) => {
+                    let path = path.key("roll_forward");
+                    let (Some(rel), Some(reg)) = (release, registry) else {
+                        return Responder {
+                            decision,
+                            ..default
+                        };
+                    };
+                    let held = reg
+                        .routes
+                        .iter()
+                        .find(|r| r.name == rel.route)
+                        .is_some_and(|r| r.versions.contains(&rf.version));
+                    if held || rf.version == rel.version {
+                        c.error(
+                            &path.key("version"),
+                            format!(
+                                "roll-forward version `{}` is not new on route `{}`",
+                                rf.version, rel.route
+                            ),
+                            "roll forward to a fixed version the registry does not hold yet",
+                        );
+                        ok = false;
+                    }
+                    let p = &rf.behaviour;
+                    let fixed = Behaviour {
+                        error_rate: p
+                            .error_rate
+                            .map_or(rel.healthy.error_rate, Percent::fraction),
+                        quality: p.quality.map_or(rel.healthy.quality, Percent::fraction),
+                        p50: p.latency.map_or(rel.healthy.p50, |l| l.p50),
+                        p99: p.latency.map_or(rel.healthy.p99, |l| l.p99),
+                    };
+                    ok &= c.check_latency(fixed, &path.key("behaviour"));
+                    if let Some(t) = traffic.as_deref_mut() {
+                        t.behaviour.retain(|(v, _)| v != &rf.version);
+                        t.behaviour.push((rf.version.clone(), fixed));
+                        t.behaviour.sort_by(|a, b| a.0.cmp(&b.0));
+                    }
+                    Some(RollForward {
+                        id: format!("{}:{}", rel.route, rf.version),
+                        version: rf.version,
+                        ship_after: rf.ship_after,
+                    })
+                }
+                (_, Some(_)) => {
+                    c.error(
+                        &path.key("roll_forward"),
+                        format!("`roll_forward` is set but the decision is `{decision}`"),
+                        "set `decision: roll_forward`, or remove the block",
+                    );
+                    ok = false;
+                    None
+                }
+                (_, None) => None,
+            };
             Responder {
                 ack_after: r.ack_after.unwrap_or(default.ack_after),
                 decide_after: r.decide_after.unwrap_or(default.decide_after),
-                decision: r.decision.unwrap_or(default.decision),
+                decision,
                 authority: r.authority.unwrap_or(default.authority),
+                roll_forward,
             }
         };
         let all = ChangeType::ALL.to_vec();
@@ -760,6 +832,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: vec![ChangeType::Prompt, ChangeType::Model],
+                roll_forward: None,
             },
         );
         let product = one(
@@ -771,6 +844,7 @@ impl Checker<'_> {
                 decide_after: Dur::from_mins(20),
                 decision: Decision::Rollback,
                 authority: all.clone(),
+                roll_forward: None,
             },
         );
         let platform_lead = one(
@@ -782,6 +856,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: all,
+                roll_forward: None,
             },
         );
         ok.then_some(Responders {
@@ -890,14 +965,21 @@ impl Checker<'_> {
                         (_, None) => Step::IdentifyTarget(TargetChoice::Previous),
                     }
                 }
-                RawStep::BaselineCheck { .. } => {
-                    self.error(
-                        &path,
-                        format!("step `baseline_check` is {NOT_YET}"),
-                        "remove it to run the drill in this version",
-                    );
-                    ok = false;
-                    continue;
+                RawStep::BaselineCheck { requests } => {
+                    if after_execute {
+                        self.order_error(&path, "baseline_check", "before");
+                        ok = false;
+                    }
+                    let requests = requests.unwrap_or(200);
+                    if requests == 0 {
+                        self.error(
+                            &path.key("requests"),
+                            "baseline_check replays 0 requests",
+                            "replay enough to judge the target, e.g. `requests: 200`",
+                        );
+                        ok = false;
+                    }
+                    Step::BaselineCheck { requests }
                 }
                 RawStep::Execute(e) => match self.execute(e, &path) {
                     Some(e) => Step::Execute(e),
@@ -930,23 +1012,21 @@ impl Checker<'_> {
         self.error(
             path,
             format!("`{step}` must come {side} `execute`"),
-            "order the runbook: confirm, identify_target, execute, verify, postmortem",
+            "order the runbook: confirm, identify_target, baseline_check, execute, verify, postmortem",
         );
     }
 
     fn execute(&mut self, raw: RawExecute, path: &Path) -> Option<Execute> {
-        match raw.mechanism {
-            Mechanism::RouteWeight | Mechanism::AliasRemap => {}
-            other => {
-                self.error(
-                    &path.key("mechanism"),
-                    format!("mechanism `{other}` is {NOT_YET}"),
-                    "use `route_weight` or `alias_remap` in this version",
-                );
-                return None;
-            }
-        }
-        let extra = [
+        let m = raw.mechanism;
+        // Which optional fields each mechanism takes.
+        let allowed: &[&str] = match m {
+            Mechanism::RouteWeight | Mechanism::AliasRemap => &[],
+            Mechanism::Gradual => &["stages", "hold", "abort_if"],
+            Mechanism::Redeploy => &["replicas", "surge", "per_replica", "image_pull"],
+            Mechanism::RevertSet => &["rebaseline"],
+            Mechanism::RestoreData => &["documents", "rebuild_rate"],
+        };
+        let present = [
             ("stages", raw.stages.is_some()),
             ("hold", raw.hold.is_some()),
             ("abort_if", raw.abort_if.is_some()),
@@ -959,18 +1039,135 @@ impl Checker<'_> {
             ("rebuild_rate", raw.rebuild_rate.is_some()),
         ];
         let mut ok = true;
-        for (field, present) in extra {
-            if present {
+        for (field, is_set) in present {
+            if is_set && !allowed.contains(&field) {
+                let hint = if allowed.is_empty() {
+                    format!("`{m}` takes no other fields; remove it")
+                } else {
+                    format!(
+                        "`{m}` takes {}",
+                        allowed
+                            .iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
                 self.error(
                     &path.key(field),
-                    format!("`{field}` does not apply to mechanism `{}`", raw.mechanism),
-                    "remove it; it belongs to another mechanism",
+                    format!("`{field}` does not apply to mechanism `{m}`"),
+                    hint,
                 );
                 ok = false;
             }
         }
+        let mut required = |c: &mut Self, field: &str, is_set: bool, example: &str| {
+            if !is_set {
+                c.error(
+                    &path.key("mechanism"),
+                    format!("mechanism `{m}` needs `{field}`"),
+                    format!("add `{field}: {example}`"),
+                );
+                ok = false;
+            }
+        };
+        let model = match m {
+            Mechanism::RouteWeight | Mechanism::AliasRemap => Some(ExecModel::Switch),
+            Mechanism::Gradual => {
+                let stages: Vec<f64> = raw
+                    .stages
+                    .unwrap_or_else(|| {
+                        vec![Percent(0.75), Percent(0.5), Percent(0.25), Percent(0.0)]
+                    })
+                    .iter()
+                    .map(|p| p.fraction())
+                    .collect();
+                let decreasing = stages.windows(2).all(|w| w[0] > w[1]);
+                if stages.last() != Some(&0.0) || !decreasing {
+                    self.error(
+                        &path.key("stages"),
+                        "gradual stages must decrease and end at 0%",
+                        "e.g. `stages: [75%, 50%, 25%, 0%]` (the release's remaining share)",
+                    );
+                    ok = false;
+                }
+                let abort_if = match raw.abort_if {
+                    Some(c) => {
+                        let at = path.key("abort_if");
+                        let (bound, key, text) = match (c.above, c.below) {
+                            (Some(t), None) => (Bound::Above, "above", t),
+                            (None, Some(t)) => (Bound::Below, "below", t),
+                            _ => {
+                                self.error(
+                                    &at,
+                                    "abort_if needs exactly one of `above` and `below`",
+                                    "e.g. `abort_if: {metric: error_rate, above: 3%}`",
+                                );
+                                return None;
+                            }
+                        };
+                        let limit = self.threshold(c.metric, &text, &at.key(key))?;
+                        Some(Condition {
+                            metric: c.metric,
+                            bound,
+                            limit,
+                        })
+                    }
+                    None => None,
+                };
+                Some(ExecModel::Gradual {
+                    stages,
+                    hold: raw.hold.unwrap_or(Dur::from_mins(10)),
+                    abort_if,
+                })
+            }
+            Mechanism::Redeploy => {
+                required(self, "replicas", raw.replicas.is_some(), "6");
+                required(self, "per_replica", raw.per_replica.is_some(), "90s");
+                let surge = raw.surge.unwrap_or(1);
+                if surge == 0 || raw.replicas == Some(0) {
+                    self.error(
+                        &path.key(if surge == 0 { "surge" } else { "replicas" }),
+                        "replicas and surge must be at least 1",
+                        "surge is how many replicas are replaced at once",
+                    );
+                    ok = false;
+                }
+                Some(ExecModel::Redeploy {
+                    replicas: raw.replicas.unwrap_or(1),
+                    surge: surge.max(1),
+                    per_replica: raw.per_replica.unwrap_or_default(),
+                    image_pull: raw.image_pull.unwrap_or(Dur::ZERO),
+                })
+            }
+            Mechanism::RevertSet => {
+                required(self, "rebaseline", raw.rebaseline.is_some(), "10m");
+                Some(ExecModel::RevertSet {
+                    rebaseline: raw.rebaseline.unwrap_or_default(),
+                })
+            }
+            Mechanism::RestoreData => {
+                required(self, "documents", raw.documents.is_some(), "2000000");
+                required(self, "rebuild_rate", raw.rebuild_rate.is_some(), "500");
+                let rate = raw.rebuild_rate.unwrap_or(1.0);
+                if !(rate.is_finite() && rate > 0.0) {
+                    self.error(
+                        &path.key("rebuild_rate"),
+                        format!("rebuild_rate must be above 0, found {rate}"),
+                        "documents re-indexed per second, e.g. `500`",
+                    );
+                    ok = false;
+                }
+                Some(ExecModel::RestoreData {
+                    documents: raw.documents.unwrap_or(0),
+                    rebuild_rate: rate,
+                })
+            }
+        };
+        let model = model?;
         ok.then_some(Execute {
-            mechanism: raw.mechanism,
+            mechanism: m,
+            model,
         })
     }
 

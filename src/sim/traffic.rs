@@ -114,6 +114,27 @@ pub fn observe<'a>(
     }
 }
 
+/// The weighted share of latency samples in `[from_tick, to_tick)` slower
+/// than `ms`, and the number of samples.
+pub fn share_slower_than(series: &Series, from_tick: u64, to_tick: u64, ms: f64) -> (f64, u64) {
+    let limit = bucket_of(ms);
+    let (mut above, mut total, mut samples) = (0f64, 0f64, 0u64);
+    for slot in series
+        .slots
+        .iter()
+        .filter(|s| s.tick >= from_tick && s.tick < to_tick)
+    {
+        for &(b, w) in &slot.latency {
+            total += f64::from(w);
+            samples += 1;
+            if b > limit {
+                above += f64::from(w);
+            }
+        }
+    }
+    (if total > 0.0 { above / total } else { 0.0 }, samples)
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
@@ -150,9 +171,15 @@ pub struct TrafficRng {
 
 impl TrafficRng {
     pub fn new(seed: u64) -> TrafficRng {
-        TrafficRng {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        }
+        TrafficRng::stream(seed, 0)
+    }
+
+    /// An independent stream of the same seed (ChaCha's stream number), so
+    /// e.g. replayed requests never shift the traffic's draws.
+    pub fn stream(seed: u64, stream: u64) -> TrafficRng {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(stream);
+        TrafficRng { rng }
     }
 
     /// Requests arriving in one tick at `rps`.

@@ -10,7 +10,7 @@ use crate::drill::{Staging, WriteAck};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
 use super::registry::{Registry, RegistryError};
-use super::traffic::{Observation, Series, TICK_MS, TrafficRng, observe};
+use super::traffic::{self, Observation, Series, TICK_MS, TrafficRng, observe};
 
 pub struct World<'p> {
     plan: &'p Plan,
@@ -21,6 +21,7 @@ pub struct World<'p> {
     in_flight: Vec<(u64, String, Vec<Candidate>)>,
     series: BTreeMap<(String, String), Series>,
     rng: TrafficRng,
+    replay_rng: TrafficRng,
     next_tick: u64,
     keep_ticks: u64,
     baselines: BTreeMap<String, Observation>,
@@ -44,6 +45,7 @@ impl<'p> World<'p> {
             in_flight: Vec::new(),
             series: BTreeMap::new(),
             rng: TrafficRng::new(plan.seed),
+            replay_rng: TrafficRng::stream(plan.seed, 1),
             next_tick: 0,
             keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
             baselines: BTreeMap::new(),
@@ -212,6 +214,36 @@ impl Staging for World<'_> {
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError> {
         self.registry.previous_candidates(route, bad)
+    }
+
+    fn add_version(&mut self, _now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
+        self.registry.add_version(route, version)
+    }
+
+    fn replay(&mut self, _now: u64, route: &str, version: &str, requests: u64) -> Observation {
+        let Some(behaviour) = self.plan.traffic.behaviour_of(version).copied() else {
+            return Observation::default();
+        };
+        let _ = route;
+        let mut series = Series::default();
+        self.replay_rng
+            .serve(&mut series, 0, 1, requests, &behaviour);
+        observe([&series], 0, 1)
+    }
+
+    fn share_slower_than(
+        &self,
+        now: u64,
+        route: &str,
+        version: &str,
+        window: Dur,
+        ms: f64,
+    ) -> (f64, u64) {
+        let (from, to) = self.window_ticks(now, now.saturating_sub(window.0));
+        match self.series.get(&(route.to_string(), version.to_string())) {
+            Some(s) => traffic::share_slower_than(s, from, to, ms),
+            None => (0.0, 0),
+        }
     }
 
     fn write_route(
