@@ -288,7 +288,7 @@ impl<'p> Procedure<'p> {
 
     /// While the release is young, the stricter `new_version` limits raise
     /// an alert even when no trigger fires; a breach counts only when it
-    /// holds with 99.9% confidence, so sampling noise alone never alerts.
+    /// holds with high confidence (z = 4), so sampling noise does not alert.
     fn new_version_alert(
         &mut self,
         now: u64,

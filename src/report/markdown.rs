@@ -63,6 +63,21 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
             }
         );
     }
+    let with_path: Vec<_> = ordered(outcomes)
+        .into_iter()
+        .filter(|o| !o.decision_path().is_empty())
+        .collect();
+    if !with_path.is_empty() {
+        let _ = writeln!(out, "\n**Decision paths**\n");
+        for o in with_path {
+            let path: Vec<String> = o
+                .decision_path()
+                .iter()
+                .map(|e| format!("{} {}: {}", human(e.at_s), e.who, cell(&e.what)))
+                .collect();
+            let _ = writeln!(out, "- {}: {}", cell(&o.scenario), path.join("; "));
+        }
+    }
     for o in ordered(outcomes)
         .into_iter()
         .filter(|o| !o.findings().is_empty())
