@@ -212,7 +212,21 @@ impl DrillOutcome {
         };
         let limit = r.deciding_trigger.as_ref().and_then(|t| t.decide_within);
         let limit_s = limit.map(Dur::secs_f64);
-        match (r.decided, d.decide) {
+        // A trigger that took over is held to its own limit from when it
+        // fired; `decide` itself stays decided - detected.
+        let since = r.deciding_at.unwrap_or(detected);
+        let context = || {
+            if since != detected {
+                format!(
+                    " after the deciding trigger fired ({} after first detection)",
+                    human(d.decide.unwrap_or_default())
+                )
+            } else {
+                String::new()
+            }
+        };
+        let from_trigger = r.decided.map(|t| (t - since) as f64 / 1000.0);
+        match (r.decided, from_trigger) {
             (Some(_), Some(took)) => match limit {
                 Some(l) if took > l.secs_f64() => Check::new(
                     "decide",
@@ -220,8 +234,9 @@ impl DrillOutcome {
                     Some(took),
                     limit_s,
                     format!(
-                        "decide took {}, limit {l} ({})",
+                        "decide took {}{}, limit {l} ({})",
                         human(took),
+                        context(),
                         self.decision_summary()
                     ),
                 ),
@@ -230,7 +245,12 @@ impl DrillOutcome {
                     CheckStatus::Passed,
                     Some(took),
                     limit_s,
-                    format!("decided in {} ({})", human(took), self.decision_summary()),
+                    format!(
+                        "decided in {}{} ({})",
+                        human(took),
+                        context(),
+                        self.decision_summary()
+                    ),
                 ),
             },
             _ if !self.expect.rollback_expected() => {

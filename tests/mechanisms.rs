@@ -479,3 +479,89 @@ impl Drill<'_> {
         sim::run(&p)
     }
 }
+
+#[test]
+fn canary_promotion_halts_once_a_problem_is_detected() {
+    let yaml = DRILL
+        .replace(
+            "  weight: {WEIGHT}\n",
+            "  steps: [5%, 25%, 50%, 100%]\n  step_every: 3m\n",
+        )
+        .replace("{CHANGE}", "prompt")
+        .replace("{SEED}", "3")
+        .replace("{RPS}", "200")
+        .replace("{BEHAVIOUR}", "{error_rate: 3%}")
+        .replace("{POLICY}", "")
+        .replace("{RESPONDERS}", "")
+        .replace("{PROCEDURE}", "  - execute: {mechanism: route_weight}")
+        .replace("{EXTRA}", "");
+    let o = sim::run(&plan(&yaml));
+    let detected = o.record.detected.expect("detected") as f64 / 1000.0;
+    let deployer_writes: Vec<f64> = o
+        .audit
+        .iter()
+        .filter(|a| a.actor == "deployer")
+        .map(|a| a.at_s)
+        .collect();
+    assert!(
+        deployer_writes.iter().all(|&t| t <= detected),
+        "deployer wrote at {deployer_writes:?} after detection at {detected}"
+    );
+    assert_eq!(
+        o.audit.last().unwrap().to,
+        "v12 100%, v13 0%",
+        "the rollback is the last word"
+    );
+    assert!(
+        o.decision_path()
+            .iter()
+            .any(|e| e.who == "deployer" && e.what.contains("halted")),
+        "{:#?}",
+        o.decision_path()
+    );
+}
+
+#[test]
+fn a_trigger_that_takes_over_is_timed_from_when_it_fired() {
+    // Low traffic: the new-version alert (medium) often fires before the
+    // page's point estimate crosses 2%; then the page takes over.
+    let mut took_over = 0;
+    for seed in 0..40 {
+        let o = Drill {
+            change: "model",
+            seed,
+            rps: 16,
+            behaviour: "{error_rate: 2.6%}",
+            procedure: "  - execute: {mechanism: alias_remap}",
+            ..Drill::default()
+        }
+        .run();
+        let path = o.decision_path();
+        let alert = path.iter().position(|e| e.what.contains("→ alert"));
+        let page = path.iter().position(|e| e.what.contains("→ page"));
+        let (Some(a), Some(p)) = (alert, page) else {
+            continue;
+        };
+        if a > p {
+            continue;
+        }
+        took_over += 1;
+        let decide = o.checks().into_iter().find(|c| c.name == "decide").unwrap();
+        let decided = o.record.decided.unwrap() as f64 / 1000.0;
+        assert_eq!(
+            decide.measured_s,
+            Some(decided - path[p].at_s),
+            "seed {seed}"
+        );
+        assert!(
+            decide.message.contains("after first detection"),
+            "{}",
+            decide.message
+        );
+        assert_eq!(o.record.trigger.as_ref().unwrap().0.action, Action::Page);
+    }
+    assert!(
+        took_over > 0,
+        "no seed showed a takeover: the test checks nothing"
+    );
+}

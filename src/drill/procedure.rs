@@ -186,6 +186,20 @@ impl<'p> Procedure<'p> {
         }
     }
 
+    /// The deployer did not promote the release to `share` because a
+    /// problem had been detected.
+    pub fn note_promotion_halted(&mut self, now: u64, share: f64) {
+        self.note(
+            now,
+            "deployer",
+            format!(
+                "promotion of {} to {} halted: a problem was detected",
+                self.plan.release.version,
+                Percent(share)
+            ),
+        );
+    }
+
     fn note(&mut self, now: u64, who: &str, what: String) {
         self.record.decision_path.push(DecisionEvent {
             at_s: secs(now),
@@ -256,18 +270,21 @@ impl<'p> Procedure<'p> {
         match trigger.action {
             Action::AutoRollback => {
                 self.record.deciding_trigger = Some(trigger);
+                self.record.deciding_at = Some(now);
                 self.start_rollback(now, "policy (auto_rollback)", port)
             }
             // Evaluation goes on while people respond, so a more urgent
             // trigger can take over.
             Action::Page => {
                 self.record.deciding_trigger = Some(trigger);
+                self.record.deciding_at = Some(now);
                 let mut wakes = self.page(now);
                 wakes.extend(next);
                 wakes
             }
             Action::Alert => {
                 self.record.deciding_trigger = Some(trigger);
+                self.record.deciding_at = Some(now);
                 self.phase = Phase::Responding;
                 self.note(now, "policy", "team and product alerted".into());
                 let mut wakes = self.respond(now, Role::Product);
@@ -277,6 +294,7 @@ impl<'p> Procedure<'p> {
             Action::Observe => {
                 let watch = trigger.observe_for.unwrap_or_default();
                 self.note(now, "policy", format!("observing for {watch}"));
+                self.record.deciding_at = Some(now);
                 self.observing = Some(trigger);
                 self.phase = Phase::Observing;
                 let mut wakes = next;

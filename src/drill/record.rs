@@ -14,8 +14,10 @@ pub struct Record {
     pub verified: Option<u64>,
     /// The trigger that fired first and the value it saw.
     pub trigger: Option<(Trigger, f64)>,
-    /// The trigger behind the decision (an observe can turn into a page).
+    /// The trigger behind the decision (an observe can turn into a page),
+    /// and when it fired or took over: its `decide_within` runs from there.
     pub deciding_trigger: Option<Trigger>,
+    pub deciding_at: Option<u64>,
     pub decision_path: Vec<DecisionEvent>,
     pub decision: Option<Decision>,
     pub decided_by: Option<String>,

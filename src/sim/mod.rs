@@ -54,6 +54,10 @@ pub fn run(plan: &Plan) -> DrillOutcome {
         }
         world.advance_to(now);
         match event {
+            // Canary analysis halts promotion once a problem is detected.
+            Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
+                procedure.note_promotion_halted(now, plan.release.schedule[i].1);
+            }
             Event::ReleaseStep(i) => world.release_step(now, i),
             Event::Procedure(wake) => {
                 for (at, next) in procedure.on_wake(now, wake, &mut world) {
