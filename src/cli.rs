@@ -43,6 +43,18 @@ pub enum Command {
     List(PathsArg),
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
+    /// Per scenario: last runs, phase medians, trend, drift findings.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The report folder whose history.jsonl to read.
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// How many recent runs to show per scenario.
+    #[arg(long, default_value_t = 5)]
+    pub last: usize,
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +79,22 @@ pub struct RunArgs {
     /// Seed for every scenario, overriding the scenarios' own.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Only the preflight: check route, rollback target and retention,
+    /// run no traffic, append no history.
+    #[arg(long)]
+    pub preflight_only: bool,
+    /// Drift: compare with the median of this many recent passing runs
+    /// (overrides the scenarios' `drift.runs`).
+    #[arg(long)]
+    pub drift_runs: Option<usize>,
+    /// Drift: fail a phase slower than that median by more than this,
+    /// e.g. `25%` (overrides the scenarios' `drift.tolerance`).
+    #[arg(long, value_parser = parse_tolerance)]
+    pub drift_tolerance: Option<f64>,
+}
+
+fn parse_tolerance(s: &str) -> Result<f64, String> {
+    crate::scenario::Percent::parse_unbounded(s).map(|p| p.fraction())
 }
 
 pub fn main(cli: Cli) -> Exit {
@@ -74,6 +102,7 @@ pub fn main(cli: Cli) -> Exit {
         Command::Run(args) => run(args),
         Command::Validate(args) => validate(&args.paths),
         Command::List(args) => list(&args.paths),
+        Command::History(args) => history(&args),
         Command::Schema => {
             let schema = schemars::schema_for!(scenario::raw::RawScenario);
             println!(
@@ -165,11 +194,34 @@ fn run(args: RunArgs) -> Exit {
         Ok(plans) => plans,
         Err(code) => return code,
     };
-    if let Some(seed) = args.seed {
-        for p in &mut plans {
+    for p in &mut plans {
+        if let Some(seed) = args.seed {
             p.seed = seed;
         }
+        if let Some(runs) = args.drift_runs {
+            p.drift.runs = runs.max(1);
+        }
+        if let Some(tolerance) = args.drift_tolerance {
+            p.drift.tolerance = tolerance;
+        }
     }
+    // An unusable report folder is found before any drill runs.
+    if let Err(source) = std::fs::create_dir_all(&args.report_dir) {
+        let e = report::ReportError::Folder {
+            dir: args.report_dir.clone(),
+            source,
+        };
+        eprintln!("error: {e}");
+        return Exit::Environment;
+    }
+    let history_file = args.report_dir.join("history.jsonl");
+    let past = match crate::history::read(&history_file) {
+        Ok(past) => past,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Environment;
+        }
+    };
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();
@@ -179,7 +231,12 @@ fn run(args: RunArgs) -> Exit {
         if terminal {
             eprint!("\r\x1b[2K[{}/{total}] {} …", i + 1, plan.name);
         }
-        let outcome = crate::sim::run(plan);
+        let mut outcome = if args.preflight_only {
+            crate::sim::preflight_only(plan)
+        } else {
+            crate::sim::run(plan)
+        };
+        outcome.history = Some(past.get(&plan.name).cloned().unwrap_or_default());
         let verdict = if outcome.passed() { "pass" } else { "FAIL" };
         if terminal {
             eprint!("\r\x1b[2K");
@@ -260,5 +317,99 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
         outcomes.len() - failed,
         failed
     );
+    out
+}
+
+fn history(args: &HistoryArgs) -> Exit {
+    let file = args.report_dir.join("history.jsonl");
+    let past = match crate::history::read(&file) {
+        Ok(past) => past,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Environment;
+        }
+    };
+    if past.is_empty() {
+        eprintln!(
+            "no drill history in {}: run `rollback-drill run --report-dir {}` first",
+            file.display(),
+            args.report_dir.display()
+        );
+        return Exit::Passed;
+    }
+    print!("{}", history_table(&past, args.last));
+    Exit::Passed
+}
+
+/// Per scenario: the last runs, medians of the passing ones, the trend of
+/// `restore` and the latest drift verdict.
+pub fn history_table(
+    past: &std::collections::BTreeMap<String, Vec<crate::history::HistoryRun>>,
+    last: usize,
+) -> String {
+    use std::fmt::Write as _;
+    let opt = |v: Option<f64>| v.map_or("-".to_string(), human);
+    let mut out = String::new();
+    for (scenario, runs) in past {
+        let passing: Vec<_> = runs.iter().filter(|r| r.passed).collect();
+        let _ = writeln!(
+            out,
+            "{scenario}: {} run(s), {} passed",
+            runs.len(),
+            passing.len()
+        );
+        let _ = writeln!(
+            out,
+            "  {:25}  {:6}  {:>8}  {:>8}  {:>8}",
+            "AT", "RESULT", "DETECT", "DECIDE", "RESTORE"
+        );
+        for r in runs.iter().rev().take(last).rev() {
+            let _ = writeln!(
+                out,
+                "  {:25}  {:6}  {:>8}  {:>8}  {:>8}",
+                r.at,
+                if r.passed { "pass" } else { "FAIL" },
+                opt(r.durations.detect),
+                opt(r.durations.decide),
+                opt(r.durations.restore)
+            );
+        }
+        let med = |f: fn(&crate::history::HistoryRun) -> Option<f64>| {
+            let mut v: Vec<f64> = passing.iter().filter_map(|r| f(r)).collect();
+            crate::history::median(&mut v)
+        };
+        let restore = med(|r| r.durations.restore);
+        let _ = writeln!(
+            out,
+            "  median of passing runs: detect {}, decide {}, restore {}",
+            opt(med(|r| r.durations.detect)),
+            opt(med(|r| r.durations.decide)),
+            opt(restore)
+        );
+        let latest = runs.last().expect("a scenario has runs");
+        let trend = match (latest.durations.restore, restore) {
+            (Some(now), Some(m)) if m > 0.0 && now > m * 1.1 => {
+                format!(
+                    "restore slower than the median (+{})",
+                    crate::scenario::Percent(now / m - 1.0)
+                )
+            }
+            (Some(now), Some(m)) if m > 0.0 && now < m * 0.9 => {
+                "restore faster than the median".to_string()
+            }
+            (Some(_), Some(_)) => "restore steady".to_string(),
+            _ => "no restore to compare".to_string(),
+        };
+        let drift = latest
+            .checks
+            .iter()
+            .find(|c| c.name == "drift")
+            .map_or("not checked", |c| match c.status {
+                CheckStatus::Failed => "DRIFT in the latest run",
+                CheckStatus::Passed => "no drift in the latest run",
+                CheckStatus::Skipped => "drift not checked (no earlier runs)",
+            });
+        let _ = writeln!(out, "  trend: {trend}; {drift}");
+    }
     out
 }

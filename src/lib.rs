@@ -9,6 +9,8 @@
 
 pub mod cli;
 pub mod drill;
+pub mod faults;
+pub mod history;
 pub mod outcome;
 pub mod report;
 pub mod scenario;

@@ -8,7 +8,10 @@
 use serde::Serialize;
 
 use crate::drill::{DecisionEvent, Finding, Record, StepRecord, StepStatus, secs};
-use crate::scenario::{ChangeType, Decision, Dur, Expect, Mechanism, Plan, Step, Verdict};
+use crate::history::{HistoryRun, median};
+use crate::scenario::{
+    ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
+};
 use crate::sim::World;
 use crate::sim::registry::AuditEntry;
 
@@ -34,10 +37,18 @@ pub struct DrillOutcome {
     pub impacted_requests: u64,
     pub total_requests: u64,
     pub audit: Vec<AuditEntry>,
+    /// What the preflight found before any traffic.
+    pub preflight: Vec<Finding>,
+    /// False for `--preflight-only`: nothing ran, only the preflight counts.
+    pub ran: bool,
+    /// Earlier runs of this scenario, oldest first; `None` when the history
+    /// was not consulted (then the `drift` check is skipped).
+    pub history: Option<Vec<HistoryRun>>,
+    pub drift_policy: DriftPolicy,
 }
 
 /// Seconds between timeline points; `None` where a point was not reached.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Durations {
     pub detect: Option<f64>,
     pub decide: Option<f64>,
@@ -47,7 +58,7 @@ pub struct Durations {
     pub impact: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Passed,
@@ -132,7 +143,19 @@ impl DrillOutcome {
             impacted_requests: world.impacted_requests,
             total_requests: world.total_requests,
             audit: world.registry().audit().to_vec(),
+            preflight: Vec::new(),
+            ran: true,
+            history: None,
+            drift_policy: plan.drift,
         }
+    }
+
+    /// An outcome of the preflight alone (`run --preflight-only`).
+    pub fn not_run(plan: &Plan, preflight: Vec<Finding>, world: &World<'_>) -> DrillOutcome {
+        let mut o = DrillOutcome::new(plan, Record::default(), world, 0);
+        o.preflight = preflight;
+        o.ran = false;
+        o
     }
 
     pub fn durations(&self) -> Durations {
@@ -161,13 +184,28 @@ impl DrillOutcome {
     }
 
     pub fn checks(&self) -> Vec<Check> {
+        if !self.ran {
+            let skip = |name| Check::skipped(name, "preflight only: the drill did not run");
+            return vec![
+                self.check_preflight(),
+                skip("detect"),
+                skip("decide"),
+                skip("restore"),
+                skip("verify"),
+                skip("procedure"),
+                skip("drift"),
+                skip("expectation"),
+            ];
+        }
         let mut checks = vec![
+            self.check_preflight(),
             self.check_detect(),
             self.check_decide(),
             self.check_restore(),
             self.check_verify(),
             self.check_procedure(),
         ];
+        checks.push(self.check_drift(&checks));
         let others_passed = checks.iter().all(|c| c.passed);
         checks.push(self.check_expectation(others_passed));
         checks
@@ -479,8 +517,134 @@ impl DrillOutcome {
         &self.record.steps
     }
 
-    pub fn findings(&self) -> &[Finding] {
-        &self.record.findings
+    /// The preflight's findings, then the drill's.
+    pub fn findings(&self) -> Vec<Finding> {
+        self.preflight
+            .iter()
+            .chain(&self.record.findings)
+            .cloned()
+            .collect()
+    }
+
+    fn check_preflight(&self) -> Check {
+        if self.preflight.is_empty() {
+            return Check::new(
+                "preflight",
+                CheckStatus::Passed,
+                None,
+                None,
+                "route, rollback target and retention are in place".into(),
+            );
+        }
+        let kinds: Vec<String> = self.preflight.iter().map(|f| f.message.clone()).collect();
+        Check::new(
+            "preflight",
+            CheckStatus::Failed,
+            None,
+            None,
+            kinds.join("; "),
+        )
+    }
+
+    /// Drift against the history: a check that passed last time and fails
+    /// now, or a phase slower than the median of the last passing runs by
+    /// more than the tolerance.
+    fn check_drift(&self, checks: &[Check]) -> Check {
+        let Some(history) = &self.history else {
+            return Check::skipped("drift", "the history was not consulted");
+        };
+        let Some(last) = history.last() else {
+            return Check::skipped("drift", "no earlier runs of this scenario in the history");
+        };
+        let mut problems = Vec::new();
+        for c in checks.iter().filter(|c| c.status == CheckStatus::Failed) {
+            let passed_before = last
+                .checks
+                .iter()
+                .any(|h| h.name == c.name && h.status == CheckStatus::Passed);
+            if passed_before {
+                problems.push(format!(
+                    "`{}` passed in the previous run and fails now",
+                    c.name
+                ));
+            }
+        }
+        let policy = self.drift_policy;
+        let passing: Vec<&HistoryRun> = history
+            .iter()
+            .rev()
+            .filter(|r| r.passed)
+            .take(policy.runs)
+            .collect();
+        let now = self.durations();
+        let mut worst: Option<(f64, f64)> = None;
+        for (phase, current) in [
+            ("detect", now.detect),
+            ("decide", now.decide),
+            ("restore", now.restore),
+            ("verify", now.verify),
+        ] {
+            let mut past: Vec<f64> = passing
+                .iter()
+                .filter_map(|r| match phase {
+                    "detect" => r.durations.detect,
+                    "decide" => r.durations.decide,
+                    "restore" => r.durations.restore,
+                    _ => r.durations.verify,
+                })
+                .collect();
+            let (Some(current), Some(med)) = (current, median(&mut past)) else {
+                continue;
+            };
+            let slower = current - med;
+            if current > med * (1.0 + policy.tolerance) && slower >= 1.0 {
+                problems.push(format!(
+                    "{phase} took {}, median of the last {} passing runs {} (+{}, tolerance {})",
+                    human(current),
+                    past.len(),
+                    human(med),
+                    if med > 0.0 {
+                        Percent(slower / med).to_string()
+                    } else {
+                        human(slower)
+                    },
+                    Percent(policy.tolerance)
+                ));
+                if phase == "restore" {
+                    worst = Some((current, med * (1.0 + policy.tolerance)));
+                }
+            }
+        }
+        let changed = passing.first().is_some_and(|r| {
+            !r.procedure_hash.is_empty() && r.procedure_hash != self.procedure_hash
+        });
+        let note = if changed {
+            " (the procedure changed since the last passing run)"
+        } else {
+            ""
+        };
+        let (measured, limit) = worst.map_or((None, None), |(m, l)| (Some(m), Some(l)));
+        if problems.is_empty() {
+            Check::new(
+                "drift",
+                CheckStatus::Passed,
+                now.restore,
+                None,
+                format!(
+                    "no drift against {} earlier run(s), {} passing{note}",
+                    history.len(),
+                    passing.len()
+                ),
+            )
+        } else {
+            Check::new(
+                "drift",
+                CheckStatus::Failed,
+                measured,
+                limit,
+                format!("{}{note}", problems.join("; ")),
+            )
+        }
     }
 
     pub fn decision_path(&self) -> &[DecisionEvent] {

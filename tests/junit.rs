@@ -67,11 +67,13 @@ fn one_suite_per_scenario_one_case_per_check_with_properties() {
     assert_eq!(
         cases,
         [
+            "preflight",
             "detect",
             "decide",
             "restore",
             "verify",
             "procedure",
+            "drift",
             "expectation"
         ]
     );

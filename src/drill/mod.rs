@@ -7,11 +7,17 @@
 //! clock; a live driver backs it with HTTP and the wall clock. Everything the
 //! procedure sees and does lands in its [`Record`].
 
+mod detect;
+mod execute;
 mod policy;
+mod preflight;
 mod procedure;
 mod record;
+mod respond;
+mod steps;
 
 pub use policy::{fires, metric_value, new_version_breach, wilson};
+pub use preflight::preflight;
 pub use procedure::{Procedure, Role, Wake};
 pub use record::*;
 
@@ -24,6 +30,14 @@ use crate::sim::traffic::Observation;
 pub struct WriteAck {
     pub acked_at: u64,
     pub converged_at: u64,
+}
+
+/// Whether a page reached the responder, and if not, when the escalation
+/// policy reaches the platform lead instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub delivered: bool,
+    pub escalate_after: Dur,
 }
 
 /// What the procedure can observe and change in a staging world.
@@ -45,6 +59,13 @@ pub trait Staging {
         route: &str,
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError>;
+    /// How long a registry read takes at `now` beyond the normal.
+    fn read_delay(&self, now: u64) -> Dur;
+    /// Pages a responder.
+    fn page(&self, now: u64) -> PageOutcome;
+    /// The share of the route's traffic that `version` serves now, as the
+    /// routers (all of them) route it.
+    fn serving_share(&self, now: u64, route: &str, version: &str) -> f64;
     /// Adds a version to the route's registry entry (retention applies).
     fn add_version(&mut self, now: u64, route: &str, version: &str) -> Result<(), RegistryError>;
     /// Replays `requests` synthetic requests on `version` (not routed, not

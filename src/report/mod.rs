@@ -4,7 +4,6 @@
 //! Every format reads the same [`DrillOutcome`]s; none computes anything
 //! the outcome does not already derive. `write` is the only fallible part.
 
-pub mod history;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -106,10 +105,12 @@ pub fn write(
         put("summary.md", markdown::render(outcomes).into_bytes())?;
     }
     let history_file = dir.join("history.jsonl");
-    history::append(&history_file, outcomes, run).map_err(|source| ReportError::File {
-        file: history_file.clone(),
-        source,
-    })?;
+    crate::history::append(&history_file, outcomes, run.version, &run.started_at).map_err(
+        |source| ReportError::File {
+            file: history_file.clone(),
+            source,
+        },
+    )?;
     written.push(history_file);
     Ok(written)
 }

@@ -31,8 +31,88 @@ pub struct Plan {
     pub policy: PolicyPlan,
     pub responders: Responders,
     pub procedure: Vec<Step>,
+    pub faults: Vec<FaultSpec>,
     pub restore_target: Dur,
+    pub drift: DriftPolicy,
     pub expect: Expect,
+}
+
+/// How the `drift` check compares a run with the history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DriftPolicy {
+    /// Compare with the median of this many most recent passing runs.
+    pub runs: usize,
+    /// A phase slower than that median by more than this fails.
+    pub tolerance: f64,
+}
+
+impl Default for DriftPolicy {
+    fn default() -> Self {
+        DriftPolicy {
+            runs: 5,
+            tolerance: 0.25,
+        }
+    }
+}
+
+impl FaultSpec {
+    pub fn kind(&self) -> super::vocab::FaultKind {
+        use super::vocab::FaultKind as K;
+        match self {
+            FaultSpec::RegistryOutage { .. } => K::RegistryOutage,
+            FaultSpec::RegistrySlow { .. } => K::RegistrySlow,
+            FaultSpec::RetireTarget => K::RetireTarget,
+            FaultSpec::RenameRoute { .. } => K::RenameRoute,
+            FaultSpec::ConfigMismatch { .. } => K::ConfigMismatch,
+            FaultSpec::StaleCache { .. } => K::StaleCache,
+            FaultSpec::PartialPropagation { .. } => K::PartialPropagation,
+            FaultSpec::MetricsLag { .. } => K::MetricsLag,
+            FaultSpec::MetricsGap { .. } => K::MetricsGap,
+            FaultSpec::PagerDown { .. } => K::PagerDown,
+            FaultSpec::TargetAlsoBad { .. } => K::TargetAlsoBad,
+        }
+    }
+}
+
+/// A fault on the rollback path (SPEC section 5), with its fields typed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultSpec {
+    RegistryOutage {
+        at: Dur,
+        for_: Dur,
+    },
+    RegistrySlow {
+        add: Dur,
+    },
+    RetireTarget,
+    RenameRoute {
+        from: String,
+        to: String,
+    },
+    ConfigMismatch {
+        fix_after: Dur,
+    },
+    StaleCache {
+        ttl: Dur,
+    },
+    PartialPropagation {
+        routers: u32,
+        stuck: u32,
+    },
+    MetricsLag {
+        lag: Dur,
+    },
+    MetricsGap {
+        at: Dur,
+        for_: Dur,
+    },
+    PagerDown {
+        for_: Dur,
+    },
+    /// The rollback target behaves like this from the release on.
+    TargetAlsoBad {
+        behaviour: Behaviour,
+    },
 }
 
 #[derive(Debug, Clone)]

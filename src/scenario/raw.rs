@@ -38,7 +38,18 @@ pub struct RawScenario {
     pub procedure: Option<Vec<RawStep>>,
     pub faults: Option<Vec<RawFault>>,
     pub targets: Option<RawTargets>,
+    /// How the `drift` check compares with history (defaults: runs 5, tolerance 25%).
+    pub drift: Option<RawDrift>,
     pub expect: Option<RawExpect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDrift {
+    /// Median of this many most recent passing runs. Default 5.
+    pub runs: Option<u32>,
+    /// A phase slower than the median by more than this fails. Default 25%.
+    pub tolerance: Option<Ratio>,
 }
 
 /// The top-level keys, in the order SPEC.md lists them.
@@ -56,6 +67,7 @@ pub const SCENARIO_FIELDS: &[&str] = &[
     "procedure",
     "faults",
     "targets",
+    "drift",
     "expect",
 ];
 

@@ -14,7 +14,7 @@ mod world;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::drill::{Procedure, Wake};
+use crate::drill::{self, Procedure, Wake};
 use crate::outcome::DrillOutcome;
 use crate::scenario::Plan;
 
@@ -26,9 +26,17 @@ enum Event {
     Procedure(Wake),
 }
 
+/// The preflight alone: what the world says before any traffic.
+pub fn preflight_only(plan: &Plan) -> DrillOutcome {
+    let world = World::new(plan);
+    let findings = drill::preflight(plan, &world);
+    DrillOutcome::not_run(plan, findings, &world)
+}
+
 /// Runs one drill to its end: verified, stuck, or out of time.
 pub fn run(plan: &Plan) -> DrillOutcome {
     let mut world = World::new(plan);
+    let preflight = drill::preflight(plan, &world);
     let mut procedure = Procedure::new(plan);
     let mut queue = BinaryHeap::new();
     let mut seq = 0u64;
@@ -71,5 +79,7 @@ pub fn run(plan: &Plan) -> DrillOutcome {
         }
     }
     world.advance_to(ended);
-    DrillOutcome::new(plan, procedure.into_record(), &world, ended)
+    let mut outcome = DrillOutcome::new(plan, procedure.into_record(), &world, ended);
+    outcome.preflight = preflight;
+    outcome
 }

@@ -20,6 +20,12 @@ pub enum RegistryError {
     VersionNotHeld { route: String, version: String },
     #[error("weights of route `{route}` would sum to {sum}, expected 100")]
     BadWeights { route: String, sum: f64 },
+    #[error("route `{from}` has moved to `{to}`")]
+    RouteMoved { from: String, to: String },
+    #[error("the registry is unavailable (until {until_ms} ms)")]
+    Unavailable { until_ms: u64 },
+    #[error("the runbook's config does not match the registry (repaired at {repaired_ms} ms)")]
+    ConfigMismatch { repaired_ms: u64 },
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -43,6 +49,8 @@ struct RouteEntry {
 #[derive(Debug, Clone)]
 pub struct Registry {
     routes: BTreeMap<String, RouteEntry>,
+    /// Routes renamed since the runbook was written: old name → new name.
+    moved: BTreeMap<String, String>,
     keep_last: usize,
     audit: Vec<AuditEntry>,
 }
@@ -65,15 +73,49 @@ impl Registry {
             .collect();
         Registry {
             routes,
+            moved: BTreeMap::new(),
             keep_last: plan.keep_last as usize,
             audit: Vec::new(),
         }
     }
 
+    fn missing(&self, route: &str) -> RegistryError {
+        match self.moved.get(route) {
+            Some(to) => RegistryError::RouteMoved {
+                from: route.to_string(),
+                to: to.clone(),
+            },
+            None => RegistryError::UnknownRoute(route.to_string()),
+        }
+    }
+
     fn entry(&self, route: &str) -> Result<&RouteEntry, RegistryError> {
-        self.routes
-            .get(route)
-            .ok_or_else(|| RegistryError::UnknownRoute(route.to_string()))
+        self.routes.get(route).ok_or_else(|| self.missing(route))
+    }
+
+    fn entry_mut(&mut self, route: &str) -> Result<&mut RouteEntry, RegistryError> {
+        let err = self.missing(route);
+        self.routes.get_mut(route).ok_or(err)
+    }
+
+    /// The name a route has now (after renames).
+    pub fn current_name<'a>(&'a self, route: &'a str) -> &'a str {
+        self.moved.get(route).map_or(route, String::as_str)
+    }
+
+    /// Removes a version from what the route holds (retention did it).
+    pub fn retire(&mut self, route: &str, version: &str) {
+        if let Ok(entry) = self.entry_mut(route) {
+            entry.versions.retain(|v| v != version);
+        }
+    }
+
+    /// Moves a route to a new name; the old name answers `RouteMoved`.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if let Some(entry) = self.routes.remove(from) {
+            self.routes.insert(to.to_string(), entry);
+            self.moved.insert(from.to_string(), to.to_string());
+        }
     }
 
     pub fn candidates(&self, route: &str) -> Result<&[Candidate], RegistryError> {
@@ -104,10 +146,7 @@ impl Registry {
     /// versions beyond `keep_last` go, unless they serve traffic.
     pub fn add_version(&mut self, route: &str, version: &str) -> Result<(), RegistryError> {
         let keep_last = self.keep_last;
-        let entry = self
-            .routes
-            .get_mut(route)
-            .ok_or_else(|| RegistryError::UnknownRoute(route.to_string()))?;
+        let entry = self.entry_mut(route)?;
         if !entry.versions.iter().any(|v| v == version) {
             entry.versions.push(version.to_string());
         }
@@ -141,10 +180,7 @@ impl Registry {
         actor: &str,
         reason: &str,
     ) -> Result<(), RegistryError> {
-        let entry = self
-            .routes
-            .get_mut(route)
-            .ok_or_else(|| RegistryError::UnknownRoute(route.to_string()))?;
+        let entry = self.entry_mut(route)?;
         let sum: f64 = candidates.iter().map(|c| c.weight).sum();
         if (sum - 100.0).abs() > 1e-6 {
             return Err(RegistryError::BadWeights {
@@ -152,25 +188,33 @@ impl Registry {
                 sum,
             });
         }
-        if let Some(missing) = candidates
-            .iter()
-            .find(|c| c.weight > 0.0 && !entry.versions.contains(&c.version))
-        {
+        // Routing to a version the registry no longer holds is refused,
+        // unless it serves already (retention never cut live traffic).
+        let serving = |v: &str| {
+            entry
+                .candidates
+                .iter()
+                .any(|c| c.version == v && c.weight > 0.0)
+        };
+        if let Some(missing) = candidates.iter().find(|c| {
+            c.weight > 0.0 && !entry.versions.contains(&c.version) && !serving(&c.version)
+        }) {
             return Err(RegistryError::VersionNotHeld {
                 route: route.to_string(),
                 version: missing.version.clone(),
             });
         }
-        self.audit.push(AuditEntry {
+        let row = AuditEntry {
             at_s: at_ms as f64 / 1000.0,
             actor: actor.to_string(),
             route: route.to_string(),
             from: describe(&entry.candidates),
             to: describe(&candidates),
             reason: reason.to_string(),
-        });
+        };
         entry.history.push(candidates.clone());
         entry.candidates = candidates;
+        self.audit.push(row);
         Ok(())
     }
 

@@ -38,6 +38,8 @@ pub struct Observation {
     pub quality: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// No metrics arrived for this read (a gap in the pipeline).
+    pub missing: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,6 +113,7 @@ pub fn observe<'a>(
         quality: ratio(good, ok),
         p50_ms: quantile(&hist, weight, 0.50),
         p99_ms: quantile(&hist, weight, 0.99),
+        missing: false,
     }
 }
 

@@ -1,24 +1,38 @@
 //! The simulated staging world: registry, routers and traffic on one clock.
 //!
 //! Routers see a registry change `propagation` after it is written; traffic
-//! is routed by what the routers see. The world is the procedure's
+//! is routed by what the routers see. A route's routers hold one or more
+//! *views* with a share of its traffic each: normally one, but routers that
+//! never received a change keep the old view. Every call the procedure
+//! makes passes through the plan's faults. The world is the procedure's
 //! [`Staging`] port in simulated drills.
 
 use std::collections::BTreeMap;
 
-use crate::drill::{Staging, WriteAck};
+use crate::drill::{PageOutcome, Staging, WriteAck};
+use crate::faults::{self, Fault, Hook, RegistryCall};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
 use super::registry::{Registry, RegistryError};
 use super::traffic::{self, Observation, Series, TICK_MS, TrafficRng, observe};
 
+/// A router view: its share of the route's traffic and what it routes by.
+type View = (f64, Vec<Candidate>);
+
+struct InFlight {
+    at: u64,
+    route: String,
+    candidates: Vec<Candidate>,
+    /// The share of routers that never receive this change.
+    stuck: f64,
+}
+
 pub struct World<'p> {
     plan: &'p Plan,
+    faults: Vec<Box<dyn Fault>>,
     registry: Registry,
-    /// What the routers currently route by, per route.
-    routers: BTreeMap<String, Vec<Candidate>>,
-    /// Writes on their way to the routers: (effective at, route, candidates).
-    in_flight: Vec<(u64, String, Vec<Candidate>)>,
+    routers: BTreeMap<String, Vec<View>>,
+    in_flight: Vec<InFlight>,
     series: BTreeMap<(String, String), Series>,
     rng: TrafficRng,
     replay_rng: TrafficRng,
@@ -26,6 +40,7 @@ pub struct World<'p> {
     keep_ticks: u64,
     baselines: BTreeMap<String, Observation>,
     onset_at: u64,
+    first_write_at: Option<u64>,
     pub impacted_requests: u64,
     pub total_requests: u64,
 }
@@ -36,11 +51,19 @@ impl<'p> World<'p> {
             .registry
             .routes
             .iter()
-            .map(|r| (r.name.clone(), r.candidates.clone()))
+            .map(|r| (r.name.clone(), vec![(1.0, r.candidates.clone())]))
             .collect();
+        let faults = faults::build(plan);
+        let mut registry = Registry::new(&plan.registry);
+        for f in &faults {
+            f.apply(&mut Hook::Setup {
+                registry: &mut registry,
+            });
+        }
         World {
             plan,
-            registry: Registry::new(&plan.registry),
+            faults,
+            registry,
             routers,
             in_flight: Vec::new(),
             series: BTreeMap::new(),
@@ -50,6 +73,7 @@ impl<'p> World<'p> {
             keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
             baselines: BTreeMap::new(),
             onset_at: plan.release.at.0 + plan.release.onset.0,
+            first_write_at: None,
             impacted_requests: 0,
             total_requests: 0,
         }
@@ -57,6 +81,31 @@ impl<'p> World<'p> {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    fn hook(&self, mut hook: Hook<'_>) {
+        for f in &self.faults {
+            f.apply(&mut hook);
+        }
+    }
+
+    fn behaviour(&self, version: &str, now: u64) -> Option<Behaviour> {
+        let release = &self.plan.release;
+        let mut b = if version == release.version {
+            if now >= self.onset_at {
+                release.regressed
+            } else {
+                release.healthy
+            }
+        } else {
+            *self.plan.traffic.behaviour_of(version)?
+        };
+        self.hook(Hook::Behaviour {
+            version,
+            now,
+            behaviour: &mut b,
+        });
+        Some(b)
     }
 
     /// Runs traffic for every tick that ends at or before `now`.
@@ -71,33 +120,32 @@ impl<'p> World<'p> {
         let start = tick * TICK_MS;
         self.apply_arrived(start);
         let release = &self.plan.release;
-        for (route, candidates) in &self.routers {
+        let routes: Vec<String> = self.routers.keys().cloned().collect();
+        for route in routes {
             let n = self.rng.arrivals(self.plan.traffic.rps);
             self.total_requests += n;
-            let weights: Vec<f64> = candidates.iter().map(|c| c.weight).collect();
-            let shares = self.rng.split(n, &weights);
-            for (cand, share) in candidates.iter().zip(shares) {
-                if cand.weight <= 0.0 {
-                    continue;
+            // Per version: requests over every view, in a fixed order.
+            let mut served: BTreeMap<String, u64> = BTreeMap::new();
+            let views = self.routers[&route].clone();
+            let view_shares: Vec<f64> = views.iter().map(|(s, _)| s * 100.0).collect();
+            let per_view = self.rng.split(n, &view_shares);
+            for ((_, candidates), k) in views.iter().zip(per_view) {
+                let weights: Vec<f64> = candidates.iter().map(|c| c.weight).collect();
+                let shares = self.rng.split(k, &weights);
+                for (cand, share) in candidates.iter().zip(shares) {
+                    if cand.weight > 0.0 {
+                        *served.entry(cand.version.clone()).or_default() += share;
+                    }
                 }
-                let is_release = *route == release.route && cand.version == release.version;
-                let behaviour: Behaviour = if is_release {
-                    if start >= self.onset_at {
-                        self.impacted_requests += share;
-                        release.regressed
-                    } else {
-                        release.healthy
-                    }
-                } else {
-                    match self.plan.traffic.behaviour_of(&cand.version) {
-                        Some(b) => *b,
-                        None => continue,
-                    }
+            }
+            for (version, share) in served {
+                let Some(behaviour) = self.behaviour(&version, start) else {
+                    continue;
                 };
-                let series = self
-                    .series
-                    .entry((route.clone(), cand.version.clone()))
-                    .or_default();
+                if route == release.route && version == release.version && start >= self.onset_at {
+                    self.impacted_requests += share;
+                }
+                let series = self.series.entry((route.clone(), version)).or_default();
                 self.rng
                     .serve(series, tick, self.keep_ticks, share, &behaviour);
             }
@@ -105,32 +153,32 @@ impl<'p> World<'p> {
     }
 
     fn apply_arrived(&mut self, now: u64) {
-        if self.in_flight.is_empty() {
-            return;
-        }
-        let mut i = 0;
-        while i < self.in_flight.len() {
-            if self.in_flight[i].0 <= now {
-                let (_, route, candidates) = self.in_flight.remove(i);
-                self.routers.insert(route, candidates);
-            } else {
-                i += 1;
-            }
+        let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .partition(|f| f.at <= now);
+        self.in_flight = later;
+        for f in due {
+            apply_view(
+                self.routers.entry(f.route).or_default(),
+                f.candidates,
+                f.stuck,
+            );
         }
     }
 
     /// The deployer ships canary step `step` of the release.
     pub fn release_step(&mut self, now: u64, step: usize) {
         let rel = &self.plan.release;
+        // Deployers know a moved route by its new name.
+        let route = self.registry.current_name(&rel.route).to_string();
         if step == 0 {
             let from = now.saturating_sub(self.plan.policy.window.0);
-            let base = self.route_metrics(now, &rel.route, from);
+            let base = self.route_metrics_raw(now, &rel.route, from);
             self.baselines.insert(rel.route.clone(), base);
-            // Validation made sure the route exists.
-            let _ = self.registry.add_version(&rel.route, &rel.version);
+            let _ = self.registry.add_version(&route, &rel.version);
         }
         let share = rel.schedule[step].1 * 100.0;
-        let Ok(current) = self.registry.candidates(&rel.route) else {
+        let Ok(current) = self.registry.candidates(&route) else {
             return;
         };
         let others: f64 = current
@@ -162,11 +210,15 @@ impl<'p> World<'p> {
         let reason = format!("release {} at {}%", rel.version, share);
         if self
             .registry
-            .write(now, &rel.route, next.clone(), "deployer", &reason)
+            .write(now, &route, next.clone(), "deployer", &reason)
             .is_ok()
         {
-            let at = now + self.plan.registry.propagation.0;
-            self.in_flight.push((at, rel.route.clone(), next));
+            self.in_flight.push(InFlight {
+                at: now + self.plan.registry.propagation.0,
+                route: rel.route.clone(),
+                candidates: next,
+                stuck: 0.0,
+            });
         }
     }
 
@@ -174,18 +226,21 @@ impl<'p> World<'p> {
         let window_start = now.saturating_sub(self.plan.policy.window.0);
         (since.max(window_start).div_ceil(TICK_MS), now / TICK_MS)
     }
-}
 
-impl Staging for World<'_> {
-    fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
-        let (from, to) = self.window_ticks(now, now.saturating_sub(window.0));
-        match self.series.get(&(route.to_string(), version.to_string())) {
-            Some(s) => observe([s], from, to),
-            None => Observation::default(),
-        }
+    /// When the procedure's metrics read at `now` describes, or `None` if
+    /// no metrics arrive.
+    fn metrics_time(&self, now: u64) -> Option<u64> {
+        let mut read_at = now;
+        let mut missing = false;
+        self.hook(Hook::Metrics {
+            now,
+            read_at: &mut read_at,
+            missing: &mut missing,
+        });
+        (!missing).then_some(read_at)
     }
 
-    fn route_metrics(&self, now: u64, route: &str, since: u64) -> Observation {
+    fn route_metrics_raw(&self, now: u64, route: &str, since: u64) -> Observation {
         let (from, to) = self.window_ticks(now, since);
         let series = self
             .series
@@ -195,36 +250,141 @@ impl Staging for World<'_> {
         observe(series, from, to)
     }
 
+    /// A registry call at `now` through the faults: `Err` if refused.
+    fn call(&self, now: u64, write: bool) -> Result<Dur, RegistryError> {
+        let mut call = RegistryCall {
+            now,
+            write,
+            first_write_at: self.first_write_at,
+            ..RegistryCall::default()
+        };
+        self.hook(Hook::RegistryCall(&mut call));
+        if let Some(until_ms) = call.unavailable_until {
+            return Err(RegistryError::Unavailable { until_ms });
+        }
+        if let Some(repaired_ms) = call.repaired_at {
+            return Err(RegistryError::ConfigMismatch { repaired_ms });
+        }
+        Ok(call.extra)
+    }
+}
+
+/// Routers that receive a change take it; `stuck` of them keep what they had.
+fn apply_view(views: &mut Vec<View>, candidates: Vec<Candidate>, stuck: f64) {
+    if stuck <= 0.0 {
+        *views = vec![(1.0, candidates)];
+        return;
+    }
+    for (share, _) in views.iter_mut() {
+        *share *= stuck;
+    }
+    views.insert(0, (1.0 - stuck, candidates));
+    views.retain(|(share, _)| *share > 0.0);
+}
+
+const MISSING: Observation = Observation {
+    requests: 0,
+    errors: 0,
+    good: 0,
+    error_rate: 0.0,
+    quality: 0.0,
+    p50_ms: 0.0,
+    p99_ms: 0.0,
+    missing: true,
+};
+
+impl Staging for World<'_> {
+    fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
+        let Some(at) = self.metrics_time(now) else {
+            return MISSING;
+        };
+        let (from, to) = self.window_ticks(at, at.saturating_sub(window.0));
+        match self.series.get(&(route.to_string(), version.to_string())) {
+            Some(s) => observe([s], from, to),
+            None => Observation::default(),
+        }
+    }
+
+    fn route_metrics(&self, now: u64, route: &str, since: u64) -> Observation {
+        match self.metrics_time(now) {
+            Some(at) => self.route_metrics_raw(at, route, since),
+            None => MISSING,
+        }
+    }
+
     fn baseline(&self, route: &str) -> Option<Observation> {
         self.baselines.get(route).copied()
     }
 
-    fn candidates(&self, _now: u64, route: &str) -> Result<Vec<Candidate>, RegistryError> {
+    fn read_delay(&self, now: u64) -> Dur {
+        self.call(now, false).unwrap_or(Dur::ZERO)
+    }
+
+    fn page(&self, now: u64) -> PageOutcome {
+        let mut delivered = true;
+        let mut escalate_after = Dur::ZERO;
+        self.hook(Hook::Page {
+            now,
+            delivered: &mut delivered,
+            escalate_after: &mut escalate_after,
+        });
+        PageOutcome {
+            delivered,
+            escalate_after,
+        }
+    }
+
+    fn serving_share(&self, now: u64, route: &str, version: &str) -> f64 {
+        let mut views = self.routers.get(route).cloned().unwrap_or_default();
+        for f in self
+            .in_flight
+            .iter()
+            .filter(|f| f.at <= now && f.route == route)
+        {
+            apply_view(&mut views, f.candidates.clone(), f.stuck);
+        }
+        views
+            .iter()
+            .map(|(share, cands)| {
+                share
+                    * cands
+                        .iter()
+                        .filter(|c| c.version == version)
+                        .map(|c| c.weight / 100.0)
+                        .sum::<f64>()
+            })
+            .sum()
+    }
+
+    fn candidates(&self, now: u64, route: &str) -> Result<Vec<Candidate>, RegistryError> {
+        self.call(now, false)?;
         self.registry.candidates(route).map(<[Candidate]>::to_vec)
     }
 
-    fn versions(&self, _now: u64, route: &str) -> Result<Vec<String>, RegistryError> {
+    fn versions(&self, now: u64, route: &str) -> Result<Vec<String>, RegistryError> {
+        self.call(now, false)?;
         self.registry.versions(route).map(<[String]>::to_vec)
     }
 
     fn previous_candidates(
         &self,
-        _now: u64,
+        now: u64,
         route: &str,
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError> {
+        self.call(now, false)?;
         self.registry.previous_candidates(route, bad)
     }
 
-    fn add_version(&mut self, _now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
+    fn add_version(&mut self, now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
+        self.call(now, true)?;
         self.registry.add_version(route, version)
     }
 
-    fn replay(&mut self, _now: u64, route: &str, version: &str, requests: u64) -> Observation {
-        let Some(behaviour) = self.plan.traffic.behaviour_of(version).copied() else {
+    fn replay(&mut self, now: u64, _route: &str, version: &str, requests: u64) -> Observation {
+        let Some(behaviour) = self.behaviour(version, now) else {
             return Observation::default();
         };
-        let _ = route;
         let mut series = Series::default();
         self.replay_rng
             .serve(&mut series, 0, 1, requests, &behaviour);
@@ -239,7 +399,10 @@ impl Staging for World<'_> {
         window: Dur,
         ms: f64,
     ) -> (f64, u64) {
-        let (from, to) = self.window_ticks(now, now.saturating_sub(window.0));
+        let Some(at) = self.metrics_time(now) else {
+            return (0.0, 0);
+        };
+        let (from, to) = self.window_ticks(at, at.saturating_sub(window.0));
         match self.series.get(&(route.to_string(), version.to_string())) {
             Some(s) => traffic::share_slower_than(s, from, to, ms),
             None => (0.0, 0),
@@ -254,12 +417,24 @@ impl Staging for World<'_> {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError> {
-        let acked_at = now + self.plan.registry.write_latency.0;
+        self.first_write_at.get_or_insert(now);
+        let extra = self.call(now, true)?;
+        let acked_at = now + self.plan.registry.write_latency.0 + extra.0;
         self.registry
             .write(acked_at, route, candidates.clone(), actor, reason)?;
-        let converged_at = acked_at + self.plan.registry.propagation.0;
-        self.in_flight
-            .push((converged_at, route.to_string(), candidates));
+        let mut late = Dur::ZERO;
+        let mut stuck = 0.0;
+        self.hook(Hook::Propagation {
+            extra: &mut late,
+            stuck_share: &mut stuck,
+        });
+        let converged_at = acked_at + self.plan.registry.propagation.0 + late.0;
+        self.in_flight.push(InFlight {
+            at: converged_at,
+            route: route.to_string(),
+            candidates,
+            stuck,
+        });
         Ok(WriteAck {
             acked_at,
             converged_at,

@@ -1,0 +1,126 @@
+//! Faults on the rollback path, one small module per kind.
+//!
+//! As toxiproxy's toxics do, every fault implements a single method,
+//! [`Fault::apply`], and the simulated world calls it at each point where a
+//! fault could interfere ([`Hook`]): the registry as the drill finds it, a
+//! registry call, a routing change on its way to the routers, a metrics
+//! read, a page, a version's behaviour. A fault changes only what it
+//! matches; the procedure meets the effects as a team would — failed calls,
+//! late metrics, silent pagers — and turns them into findings.
+
+mod config_mismatch;
+mod metrics_gap;
+mod metrics_lag;
+mod pager_down;
+mod partial_propagation;
+mod registry_outage;
+mod registry_slow;
+mod rename_route;
+mod retire_target;
+mod stale_cache;
+mod target_also_bad;
+
+use std::fmt::Debug;
+
+use crate::scenario::{Behaviour, Dur, FaultSpec, Plan};
+use crate::sim::registry::Registry;
+
+/// One kind of fault.
+pub trait Fault: Debug + Send + Sync {
+    fn apply(&self, hook: &mut Hook<'_>);
+}
+
+/// The points where a fault can interfere, with what it may change.
+pub enum Hook<'a> {
+    /// The registry as the drill finds it, before anything happens.
+    Setup { registry: &'a mut Registry },
+    /// A registry call made by the procedure.
+    RegistryCall(&'a mut RegistryCall),
+    /// A routing change written by the procedure, on its way to routers.
+    Propagation {
+        extra: &'a mut Dur,
+        stuck_share: &'a mut f64,
+    },
+    /// Metrics the procedure reads at `now`: they describe the traffic up
+    /// to `read_at`, or are `missing`.
+    Metrics {
+        now: u64,
+        read_at: &'a mut u64,
+        missing: &'a mut bool,
+    },
+    /// A page sent at `now`.
+    Page {
+        now: u64,
+        delivered: &'a mut bool,
+        escalate_after: &'a mut Dur,
+    },
+    /// How `version` behaves at `now`.
+    Behaviour {
+        version: &'a str,
+        now: u64,
+        behaviour: &'a mut Behaviour,
+    },
+}
+
+/// A registry call and what faults make of it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryCall {
+    pub now: u64,
+    pub write: bool,
+    /// When the procedure first tried to write, if it has.
+    pub first_write_at: Option<u64>,
+    /// Time the call takes beyond the normal.
+    pub extra: Dur,
+    /// The registry does not answer until then.
+    pub unavailable_until: Option<u64>,
+    /// The runbook's config does not match until a person repairs it then.
+    pub repaired_at: Option<u64>,
+}
+
+/// The faults of a plan, ready to apply.
+pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
+    let target: Vec<String> = plan
+        .registry
+        .routes
+        .iter()
+        .find(|r| r.name == plan.release.route)
+        .map(|r| r.candidates.iter().map(|c| c.version.clone()).collect())
+        .unwrap_or_default();
+    plan.faults
+        .iter()
+        .map(|spec| -> Box<dyn Fault> {
+            match spec.clone() {
+                FaultSpec::RegistryOutage { at, for_ } => {
+                    Box::new(registry_outage::RegistryOutage { at, for_ })
+                }
+                FaultSpec::RegistrySlow { add } => Box::new(registry_slow::RegistrySlow { add }),
+                FaultSpec::RetireTarget => Box::new(retire_target::RetireTarget {
+                    route: plan.release.route.clone(),
+                    versions: target.clone(),
+                }),
+                FaultSpec::RenameRoute { from, to } => {
+                    Box::new(rename_route::RenameRoute { from, to })
+                }
+                FaultSpec::ConfigMismatch { fix_after } => {
+                    Box::new(config_mismatch::ConfigMismatch { fix_after })
+                }
+                FaultSpec::StaleCache { ttl } => Box::new(stale_cache::StaleCache { ttl }),
+                FaultSpec::PartialPropagation { routers, stuck } => {
+                    Box::new(partial_propagation::PartialPropagation { routers, stuck })
+                }
+                FaultSpec::MetricsLag { lag } => Box::new(metrics_lag::MetricsLag { lag }),
+                FaultSpec::MetricsGap { at, for_ } => {
+                    Box::new(metrics_gap::MetricsGap { at, for_ })
+                }
+                FaultSpec::PagerDown { for_ } => Box::new(pager_down::PagerDown { for_ }),
+                FaultSpec::TargetAlsoBad { behaviour } => {
+                    Box::new(target_also_bad::TargetAlsoBad {
+                        versions: target.clone(),
+                        from: plan.release.at.0,
+                        behaviour,
+                    })
+                }
+            }
+        })
+        .collect()
+}

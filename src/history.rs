@@ -1,0 +1,138 @@
+//! `history.jsonl`: one line per drill run, appended, never rewritten.
+//!
+//! The `drift` check reads the runs of the same scenario back before a new
+//! run is appended, and `rollback-drill history` summarises them.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::outcome::{CheckStatus, DrillOutcome, Durations};
+
+/// One past run, as read back from `history.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRun {
+    pub scenario: String,
+    #[serde(default)]
+    pub scenario_hash: String,
+    #[serde(default)]
+    pub procedure_hash: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub at: String,
+    pub passed: bool,
+    #[serde(default)]
+    pub durations: Durations,
+    #[serde(default)]
+    pub checks: Vec<HistoryCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryCheck {
+    pub name: String,
+    pub status: CheckStatus,
+    #[serde(default)]
+    pub measured_s: Option<f64>,
+}
+
+pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
+    let checks: Vec<_> = o
+        .checks()
+        .iter()
+        .map(|c| json!({"name": c.name, "status": c.status, "measured_s": c.measured_s}))
+        .collect();
+    json!({
+        "scenario": o.scenario,
+        "scenario_hash": o.scenario_hash,
+        "procedure_hash": o.procedure_hash,
+        "seed": o.seed,
+        "version": version,
+        "at": at,
+        "passed": o.passed(),
+        "durations": o.durations(),
+        "checks": checks,
+    })
+    .to_string()
+}
+
+pub fn append(
+    file: &Path,
+    outcomes: &[DrillOutcome],
+    version: &str,
+    at: &str,
+) -> std::io::Result<()> {
+    let mut text = String::new();
+    for o in outcomes.iter().filter(|o| o.ran) {
+        text.push_str(&line(o, version, at));
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    f.write_all(text.as_bytes())
+}
+
+/// A problem reading the history: the line and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot read {file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: not a history record ({message}); remove or repair that line")]
+    Line {
+        file: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Every run in the file, oldest first, grouped by scenario. A missing file
+/// is an empty history.
+pub fn read(file: &Path) -> Result<BTreeMap<String, Vec<HistoryRun>>, HistoryError> {
+    let name = file.display().to_string();
+    let f = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => return Err(HistoryError::Io { file: name, source }),
+    };
+    let mut runs: BTreeMap<String, Vec<HistoryRun>> = BTreeMap::new();
+    for (i, l) in std::io::BufReader::new(f).lines().enumerate() {
+        let l = l.map_err(|source| HistoryError::Io {
+            file: name.clone(),
+            source,
+        })?;
+        if l.trim().is_empty() {
+            continue;
+        }
+        let run: HistoryRun = serde_json::from_str(&l).map_err(|e| HistoryError::Line {
+            file: name.clone(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        runs.entry(run.scenario.clone()).or_default().push(run);
+    }
+    Ok(runs)
+}
+
+/// The median of some values (the mean of the middle two for an even count).
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    })
+}
