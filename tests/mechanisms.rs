@@ -72,8 +72,8 @@ impl Default for Drill<'_> {
 }
 
 impl Drill<'_> {
-    fn run(&self) -> DrillOutcome {
-        let yaml = DRILL
+    fn yaml(&self) -> String {
+        DRILL
             .replace("{CHANGE}", self.change)
             .replace("{SEED}", &self.seed.to_string())
             .replace("{RPS}", &self.rps.to_string())
@@ -82,8 +82,26 @@ impl Drill<'_> {
             .replace("{POLICY}", self.policy)
             .replace("{RESPONDERS}", self.responders)
             .replace("{PROCEDURE}", self.procedure)
-            .replace("{EXTRA}", self.extra);
+            .replace("{EXTRA}", self.extra)
+    }
+
+    fn run(&self) -> DrillOutcome {
+        sim::run(&plan(&self.yaml()))
+    }
+
+    /// The same drill with the pinnable v11 behaving worse.
+    fn run_with_v11_error(&self, error: &str) -> DrillOutcome {
+        let yaml = self.yaml().replace(
+            "    v11: {error_rate: 0.5%,",
+            &format!("    v11: {{error_rate: {error},"),
+        );
         sim::run(&plan(&yaml))
+    }
+
+    fn run_3h(&self) -> DrillOutcome {
+        let p = plan(&self.yaml().replace("duration: 6h", "duration: 3h"));
+        assert_eq!(p.duration.0, 3 * 3600 * 1000);
+        sim::run(&p)
     }
 }
 
@@ -231,26 +249,6 @@ fn gradual_abort_if_pauses_the_shift_and_escalates_to_the_platform_lead() {
         r > 2.0 * 600.0 + 900.0 && r < 3.0 * 600.0 + 900.0 + 12.0,
         "restore {r}"
     );
-}
-
-impl Drill<'_> {
-    fn run_with_v11_error(&self, error: &str) -> DrillOutcome {
-        let yaml = DRILL
-            .replace(
-                "    v11: {error_rate: 0.5%,",
-                &format!("    v11: {{error_rate: {error},"),
-            )
-            .replace("{CHANGE}", self.change)
-            .replace("{SEED}", &self.seed.to_string())
-            .replace("{RPS}", &self.rps.to_string())
-            .replace("{WEIGHT}", self.weight)
-            .replace("{BEHAVIOUR}", self.behaviour)
-            .replace("{POLICY}", self.policy)
-            .replace("{RESPONDERS}", self.responders)
-            .replace("{PROCEDURE}", self.procedure)
-            .replace("{EXTRA}", self.extra);
-        sim::run(&plan(&yaml))
-    }
 }
 
 #[test]
@@ -448,7 +446,6 @@ fn a_healthy_release_at_200_rps_is_never_rolled_back_under_the_default_policy() 
             rps: 200,
             behaviour: "{}",
             procedure: "  - execute: {mechanism: route_weight}",
-            extra: "duration: 3h",
             ..Drill::default()
         }
         .run_3h();
@@ -458,25 +455,6 @@ fn a_healthy_release_at_200_rps_is_never_rolled_back_under_the_default_policy() 
             o.decision_path()
         );
         assert!(!o.rolled_back());
-    }
-}
-
-impl Drill<'_> {
-    fn run_3h(&self) -> DrillOutcome {
-        let yaml = DRILL
-            .replace("duration: 6h", "duration: 3h")
-            .replace("{EXTRA}", "")
-            .replace("{CHANGE}", self.change)
-            .replace("{SEED}", &self.seed.to_string())
-            .replace("{RPS}", &self.rps.to_string())
-            .replace("{WEIGHT}", self.weight)
-            .replace("{BEHAVIOUR}", self.behaviour)
-            .replace("{POLICY}", self.policy)
-            .replace("{RESPONDERS}", self.responders)
-            .replace("{PROCEDURE}", self.procedure);
-        let p = plan(&yaml);
-        assert_eq!(p.duration.0, 3 * 3600 * 1000);
-        sim::run(&p)
     }
 }
 

@@ -180,20 +180,15 @@ impl<'p> Procedure<'p> {
             }
             (false, Some(since)) => {
                 self.gap_since = None;
-                if let Some(f) = self
-                    .record
-                    .findings
-                    .iter_mut()
-                    .rev()
-                    .find(|f| f.kind == FindingKind::MetricsMissing)
-                {
-                    f.message = format!(
+                self.record.amend_finding(
+                    FindingKind::MetricsMissing,
+                    format!(
                         "no metrics arrived from {} to {}: the policy was blind for {}; alert on missing metrics, not only on bad ones",
                         Dur(since),
                         Dur(now),
                         Dur(now - since)
-                    );
-                }
+                    ),
+                );
             }
             _ => {}
         }

@@ -76,6 +76,15 @@ pub struct Finding {
     pub message: String,
 }
 
+impl Record {
+    /// Rewrites the latest finding of `kind` once its cost is known.
+    pub fn amend_finding(&mut self, kind: crate::scenario::FindingKind, message: String) {
+        if let Some(f) = self.findings.iter_mut().rev().find(|f| f.kind == kind) {
+            f.message = message;
+        }
+    }
+}
+
 pub fn secs(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }

@@ -107,20 +107,15 @@ impl<'p> Procedure<'p> {
         let Some(since) = self.outage_since.take() else {
             return;
         };
-        if let Some(f) = self
-            .record
-            .findings
-            .iter_mut()
-            .rev()
-            .find(|f| f.kind == FindingKind::RegistryUnavailable)
-        {
-            f.message = format!(
+        self.record.amend_finding(
+                    FindingKind::RegistryUnavailable,
+                    format!(
                 "the registry refused calls from {} to {}: the runbook retried with backoff and lost {}; give it a fallback path (a pre-approved direct router change) or a registry SLO for incidents",
                 Dur(since),
                 Dur(now),
                 Dur(now - since)
-            );
-        }
+            ),
+                );
     }
 
     pub(super) fn step_finished(&mut self, now: u64, port: &mut dyn Staging) -> Wakes {
