@@ -45,6 +45,8 @@ pub struct DrillOutcome {
     /// was not consulted (then the `drift` check is skipped).
     pub history: Option<Vec<HistoryRun>>,
     pub drift_policy: DriftPolicy,
+    /// The release route's traffic over time, for charts.
+    pub timeline: crate::timeline::Timeline,
 }
 
 /// Seconds between timeline points; `None` where a point was not reached.
@@ -147,6 +149,7 @@ impl DrillOutcome {
             ran: true,
             history: None,
             drift_policy: plan.drift,
+            timeline: world.timeline.clone(),
         }
     }
 

@@ -224,6 +224,7 @@ impl TrafficRng {
     }
 
     /// Serves `n` requests of a version with `behaviour` in tick `tick`.
+    /// Returns the errors and good answers drawn.
     pub fn serve(
         &mut self,
         series: &mut Series,
@@ -231,7 +232,7 @@ impl TrafficRng {
         keep_ticks: u64,
         n: u64,
         behaviour: &Behaviour,
-    ) {
+    ) -> (u64, u64) {
         let errors = self.binomial(n, behaviour.error_rate);
         let good = self.binomial(n - errors, behaviour.quality);
         let slot = series.push(tick, keep_ticks);
@@ -240,7 +241,7 @@ impl TrafficRng {
         slot.good = good;
         let samples = n.min(LATENCY_SAMPLES);
         if samples == 0 {
-            return;
+            return (errors, good);
         }
         let p50 = behaviour.p50.0 as f64;
         let p99 = (behaviour.p99.0 as f64).max(p50);
@@ -252,6 +253,7 @@ impl TrafficRng {
                 slot.latency.push((bucket_of(ms), weight));
             }
         }
+        (errors, good)
     }
 }
 

@@ -14,6 +14,7 @@ use crate::faults::{self, Fault, Hook, RegistryCall};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
 use super::registry::{Registry, RegistryError};
+use crate::timeline::{Counts, Timeline};
 use super::traffic::{self, Observation, Series, TICK_MS, TrafficRng, observe};
 
 /// A router view: its share of the route's traffic and what it routes by.
@@ -41,6 +42,7 @@ pub struct World<'p> {
     baselines: BTreeMap<String, Observation>,
     onset_at: u64,
     first_write_at: Option<u64>,
+    pub timeline: Timeline,
     pub impacted_requests: u64,
     pub total_requests: u64,
 }
@@ -74,6 +76,7 @@ impl<'p> World<'p> {
             baselines: BTreeMap::new(),
             onset_at: plan.release.at.0 + plan.release.onset.0,
             first_write_at: None,
+            timeline: Timeline::new(plan.duration.0, TICK_MS),
             impacted_requests: 0,
             total_requests: 0,
         }
@@ -145,9 +148,18 @@ impl<'p> World<'p> {
                 if route == release.route && version == release.version && start >= self.onset_at {
                     self.impacted_requests += share;
                 }
-                let series = self.series.entry((route.clone(), version)).or_default();
-                self.rng
+                let series = self.series.entry((route.clone(), version.clone())).or_default();
+                let (errors, good) = self
+                    .rng
                     .serve(series, tick, self.keep_ticks, share, &behaviour);
+                if route == release.route {
+                    let counts = Counts {
+                        requests: share,
+                        errors,
+                        good,
+                    };
+                    self.timeline.add(start, &version, counts);
+                }
             }
         }
     }
