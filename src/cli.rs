@@ -79,6 +79,14 @@ pub struct RunArgs {
     /// Seed for every scenario, overriding the scenarios' own.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Scenarios run in parallel (default: the available cores). Results
+    /// are identical to --jobs 1.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only shard K of N (e.g. `2/4`), for CI matrices: scenarios
+    /// sorted by name, shard K takes every N-th starting at the K-th.
+    #[arg(long, value_parser = clap::value_parser!(crate::runner::Partition))]
+    pub partition: Option<crate::runner::Partition>,
     /// Only the preflight: check route, rollback target and retention,
     /// run no traffic, append no history.
     #[arg(long)]
@@ -222,28 +230,32 @@ fn run(args: RunArgs) -> Exit {
             return Exit::Environment;
         }
     };
+    if let Some(p) = args.partition {
+        plans = crate::runner::shard(plans, p);
+    }
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();
-    let terminal = std::io::stderr().is_terminal();
-    let mut outcomes = Vec::with_capacity(total);
-    for (i, plan) in plans.iter().enumerate() {
-        if terminal {
-            eprint!("\r\x1b[2K[{}/{total}] {} …", i + 1, plan.name);
-        }
-        let mut outcome = if args.preflight_only {
-            crate::sim::preflight_only(plan)
-        } else {
-            crate::sim::run(plan)
-        };
-        outcome.history = Some(past.get(&plan.name).cloned().unwrap_or_default());
-        let verdict = if outcome.passed() { "pass" } else { "FAIL" };
-        if terminal {
-            eprint!("\r\x1b[2K");
-        }
-        eprintln!("[{}/{total}] {verdict} {}", i + 1, plan.name);
-        outcomes.push(outcome);
-    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let progress = Progress::new(total);
+    let outcomes = crate::runner::run_all(
+        &plans,
+        jobs,
+        |plan| {
+            progress.started(plan);
+            let mut outcome = if args.preflight_only {
+                crate::sim::preflight_only(plan)
+            } else {
+                crate::sim::run(plan)
+            };
+            outcome.history = Some(past.get(&plan.name).cloned().unwrap_or_default());
+            outcome
+        },
+        |done, plan, outcome| progress.finished(done, plan, outcome),
+    );
+    progress.clear();
     let run = RunInfo {
         started_at,
         finished_at: jiff::Timestamp::now().to_string(),
@@ -412,4 +424,67 @@ pub fn history_table(
         let _ = writeln!(out, "  trend: {trend}; {drift}");
     }
     out
+}
+
+/// Progress on stderr: a bar with the drill in flight on a terminal, one
+/// plain line per finished drill otherwise (CI logs).
+struct Progress {
+    total: usize,
+    terminal: bool,
+    done: std::sync::atomic::AtomicUsize,
+    lock: std::sync::Mutex<()>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            done: std::sync::atomic::AtomicUsize::new(0),
+            lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    fn started(&self, plan: &Plan) {
+        if self.terminal {
+            let _guard = self.lock.lock();
+            let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
+            eprint!("\r\x1b[2K{} running {}", self.bar(done), plan.name);
+        }
+    }
+
+    fn finished(&self, done: usize, plan: &Plan, outcome: &DrillOutcome) {
+        let _guard = self.lock.lock();
+        self.done.store(done, std::sync::atomic::Ordering::Relaxed);
+        let verdict = if outcome.passed() { "pass" } else { "FAIL" };
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+        let d = outcome.durations();
+        let restore = d.restore.map_or("-".to_string(), human);
+        eprintln!(
+            "[{done}/{}] {verdict} {} (restore {restore}, target {})",
+            self.total, plan.name, outcome.restore_target
+        );
+        if self.terminal && done < self.total {
+            eprint!("{}", self.bar(done));
+        }
+    }
+
+    fn bar(&self, done: usize) -> String {
+        let width = 24;
+        let filled = (done * width).checked_div(self.total).unwrap_or(width);
+        format!(
+            "[{}{}] {done}/{}",
+            "=".repeat(filled),
+            " ".repeat(width - filled),
+            self.total
+        )
+    }
+
+    fn clear(&self) {
+        if self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
 }

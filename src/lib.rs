@@ -13,6 +13,7 @@ pub mod faults;
 pub mod history;
 pub mod outcome;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod sim;
 pub mod timeline;
