@@ -83,9 +83,21 @@ mod tests {
             let ms = hours * 3_600_000;
             let mut t = Timeline::new(ms, 1000);
             for tick in 0..ms / 1000 {
-                t.add(tick * 1000, "v", Counts { requests: 1, errors: 0, good: 1 });
+                t.add(
+                    tick * 1000,
+                    "v",
+                    Counts {
+                        requests: 1,
+                        errors: 0,
+                        good: 1,
+                    },
+                );
             }
-            assert!(t.points.len() as u64 <= MAX_POINTS, "{hours}h: {}", t.points.len());
+            assert!(
+                t.points.len() as u64 <= MAX_POINTS,
+                "{hours}h: {}",
+                t.points.len()
+            );
             let total: u64 = t.points.iter().map(|p| p.versions["v"].requests).sum();
             assert_eq!(total, ms / 1000, "nothing lost by bucketing");
         }

@@ -14,8 +14,8 @@ use crate::faults::{self, Fault, Hook, RegistryCall};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
 use super::registry::{Registry, RegistryError};
-use crate::timeline::{Counts, Timeline};
 use super::traffic::{self, Observation, Series, TICK_MS, TrafficRng, observe};
+use crate::timeline::{Counts, Timeline};
 
 /// A router view: its share of the route's traffic and what it routes by.
 type View = (f64, Vec<Candidate>);
@@ -148,10 +148,13 @@ impl<'p> World<'p> {
                 if route == release.route && version == release.version && start >= self.onset_at {
                     self.impacted_requests += share;
                 }
-                let series = self.series.entry((route.clone(), version.clone())).or_default();
-                let (errors, good) = self
-                    .rng
-                    .serve(series, tick, self.keep_ticks, share, &behaviour);
+                let series = self
+                    .series
+                    .entry((route.clone(), version.clone()))
+                    .or_default();
+                let (errors, good) =
+                    self.rng
+                        .serve(series, tick, self.keep_ticks, share, &behaviour);
                 if route == release.route {
                     let counts = Counts {
                         requests: share,
