@@ -45,6 +45,23 @@ pub enum Command {
     Schema,
     /// Per scenario: last runs, phase medians, trend, drift findings.
     History(HistoryArgs),
+    /// Write a commented starter scenario that passes as written.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A gateway alias file (`aliases: NAME: candidates: [...]`) to take the
+    /// registry's routes from.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// The change type to drill: prompt, model, agent_code, eval or data.
+    #[arg(long, default_value = "prompt")]
+    pub change: crate::scenario::ChangeType,
+    /// Write the scenario here (never over an existing file) instead of
+    /// printing it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +128,7 @@ pub fn main(cli: Cli) -> Exit {
         Command::Validate(args) => validate(&args.paths),
         Command::List(args) => list(&args.paths),
         Command::History(args) => history(&args),
+        Command::Init(args) => init(&args),
         Command::Schema => {
             let schema = schemars::schema_for!(scenario::raw::RawScenario);
             println!(
@@ -485,6 +503,50 @@ impl Progress {
     fn clear(&self) {
         if self.terminal {
             eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn init(args: &InitArgs) -> Exit {
+    let routes = match &args.from {
+        Some(file) => match crate::starter::read_aliases(file) {
+            Ok(routes) => Some(routes),
+            Err(diags) => {
+                print_diagnostics(&diags);
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
+    let text = crate::starter::render(args.change, routes.as_deref());
+    let Some(out) = &args.output else {
+        print!("{text}");
+        return Exit::Passed;
+    };
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "wrote {}: check it with `rollback-drill validate {}`",
+                out.display(),
+                out.display()
+            );
+            Exit::Passed
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} exists already; choose another --output",
+                out.display()
+            );
+            Exit::Invalid
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            Exit::Environment
         }
     }
 }
