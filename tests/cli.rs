@@ -39,7 +39,13 @@ fn run_scenarios_passes_and_writes_every_report() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    for file in ["junit.xml", "results.json", "summary.md", "history.jsonl"] {
+    for file in [
+        "junit.xml",
+        "results.json",
+        "summary.md",
+        "report.html",
+        "history.jsonl",
+    ] {
         assert!(dir.path().join(file).is_file(), "{file} missing");
     }
     let shipped = std::fs::read_dir(root().join("scenarios")).unwrap().count();
@@ -161,9 +167,9 @@ fn an_unwritable_report_folder_exits_3() {
 fn command_line_mistakes_exit_2() {
     assert_eq!(code(&drill(&["run", "--seed", "seven"])), 2);
     assert_eq!(code(&drill(&["run", "--format", "pdf"])), 2);
-    let html = drill(&["run", "--format", "html"]);
-    assert_eq!(code(&html), 2);
-    assert!(text(&html.stderr).contains("not implemented yet"));
+    let unknown = drill(&["run", "--format", "junit,pdf"]);
+    assert_eq!(code(&unknown), 2);
+    assert!(text(&unknown.stderr).contains("unknown report format `pdf`"));
     assert_eq!(code(&drill(&["run", "no/such/folder"])), 2);
     assert_eq!(code(&drill(&["frobnicate"])), 2);
 }

@@ -4,6 +4,7 @@
 //! Every format reads the same [`DrillOutcome`]s; none computes anything
 //! the outcome does not already derive. `write` is the only fallible part.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -103,6 +104,9 @@ pub fn write(
     }
     if formats.contains(&Format::Md) {
         put("summary.md", markdown::render(outcomes).into_bytes())?;
+    }
+    if formats.contains(&Format::Html) {
+        put("report.html", html::render(outcomes).into_bytes())?;
     }
     let history_file = dir.join("history.jsonl");
     crate::history::append(&history_file, outcomes, run.version, &run.started_at).map_err(

@@ -76,7 +76,7 @@ impl<'p> World<'p> {
             baselines: BTreeMap::new(),
             onset_at: plan.release.at.0 + plan.release.onset.0,
             first_write_at: None,
-            timeline: Timeline::new(plan.duration.0, TICK_MS),
+            timeline: Timeline::new(TICK_MS),
             impacted_requests: 0,
             total_requests: 0,
         }

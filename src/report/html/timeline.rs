@@ -1,0 +1,293 @@
+//! The drill's timeline: error rate, traffic share and quality over the
+//! drill's time, with the phase markers and the restore-target band.
+
+use std::fmt::Write;
+
+use crate::drill::secs;
+use crate::outcome::{DrillOutcome, human};
+
+use super::esc;
+use super::svg::{Scale, json_secs, path, pct, tick_step};
+
+/// Ceilings for the error-rate axis.
+const NICE_RATES: [f64; 8] = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+const MARKERS: [(&str, &str); 6] = [
+    ("released", "#6b7280"),
+    ("onset", "#7c3aed"),
+    ("detected", "#d97706"),
+    ("decided", "#dc2626"),
+    ("restored", "#059669"),
+    ("verified", "#0e7490"),
+];
+const RELEASE_COLOUR: &str = "#e4572e";
+const OTHER_COLOURS: [&str; 5] = ["#2563eb", "#0d9488", "#9333ea", "#ca8a04", "#64748b"];
+const QUALITY_COLOUR: &str = "#334155";
+const W: f64 = 1000.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 16.0;
+
+/// Every version on the route with its colour: the release stands out.
+fn colours(o: &DrillOutcome) -> Vec<(String, &'static str)> {
+    let mut others = OTHER_COLOURS.iter().cycle();
+    o.timeline
+        .versions()
+        .into_iter()
+        .map(|v| {
+            let c = if v == o.release_version {
+                RELEASE_COLOUR
+            } else {
+                others.next().copied().unwrap_or("#64748b")
+            };
+            (v, c)
+        })
+        .collect()
+}
+
+/// Error rate, traffic share and quality over the drill, with the phase
+/// markers and the restore-target band across all three panels.
+pub(super) fn render(o: &DrillOutcome) -> String {
+    let (tl, r) = (&o.timeline, &o.record);
+    let ended = secs(o.ended).max(1.0);
+    let target = o.restore_target.secs_f64();
+    let band = r.decided.map(|d| (secs(d), secs(d) + target));
+    // Show the band whole unless it would squeeze the drill into a corner.
+    let t1 = band.map_or(ended, |(_, e)| e.min(ended * 1.6).max(ended));
+    let sc = Scale {
+        t0: 0.0,
+        t1,
+        x0: LEFT,
+        x1: W - RIGHT,
+    };
+
+    // Marker labels go in rows above the panels, a new row when they would overlap.
+    let mut rows: Vec<f64> = Vec::new();
+    let mut marks = Vec::new();
+    for (point, ms) in MARKERS.iter().zip([
+        Some(o.released),
+        Some(o.onset),
+        r.detected,
+        r.decided,
+        r.restored,
+        r.verified,
+    ]) {
+        let Some(ms) = ms else { continue };
+        let x = sc.x(secs(ms));
+        let label = format!("{} {}", point.0, human(secs(ms)));
+        let w = label.chars().count() as f64 * 6.2 + 10.0;
+        let end_anchor = x + w > W;
+        let (from, to) = if end_anchor { (x - w, x) } else { (x, x + w) };
+        let row = match rows.iter().position(|&e| e <= from) {
+            Some(i) => i,
+            None => {
+                rows.push(0.0);
+                rows.len() - 1
+            }
+        };
+        rows[row] = to;
+        marks.push((point, ms, x, row, label, end_anchor));
+    }
+    // Each panel's title sits in the gap above it.
+    let top = 10.0 + rows.len().max(1) as f64 * 15.0 + 24.0;
+    let panels = [(top, 120.0), (top + 154.0, 80.0), (top + 268.0, 80.0)];
+    let bottom = top + 348.0;
+    let height = bottom + 26.0;
+    let mut s = String::new();
+    put!(
+        s,
+        "<svg class=\"timeline\" viewBox=\"0 0 {W} {height:.0}\" width=\"{W}\" height=\"{height:.0}\" \
+         role=\"img\" aria-label=\"timeline of {}\">\n",
+        esc(&o.scenario)
+    );
+    // After the drill there is no data: a grey area, the band paler over it.
+    let xe = sc.x(ended);
+    if t1 > ended {
+        put!(
+            s,
+            "<rect class=\"after-end\" x=\"{xe:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" \
+             fill=\"#f1f5f9\"/>\n",
+            sc.x(t1) - xe,
+            bottom - top
+        );
+    }
+    if let Some((from, to)) = band {
+        let (x0, x1) = (sc.x(from), sc.x(to));
+        let met = r.restored.is_some_and(|t| secs(t) <= to);
+        let fill = if met { "#bbf7d0" } else { "#fecaca" };
+        let clipped = if to > t1 { " (continues)" } else { "" };
+        put!(
+            s,
+            "<rect class=\"target-band\" data-from=\"{}\" data-to=\"{}\" x=\"{x0:.1}\" y=\"{top:.1}\" \
+             width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\" opacity=\"0.6\">\
+             <title>restore target {} from decided{clipped}</title></rect>\n",
+            json_secs(from),
+            json_secs(to),
+            (x1.min(xe.max(x0)) - x0).max(1.0),
+            bottom - top,
+            o.restore_target
+        );
+        if x1 > xe.max(x0) {
+            put!(
+                s,
+                "<rect class=\"band-after-end\" x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" \
+                 height=\"{:.1}\" fill=\"{fill}\" opacity=\"0.35\"/>\n",
+                xe.max(x0),
+                x1 - xe.max(x0),
+                bottom - top
+            );
+        }
+        put!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" class=\"halo\" fill=\"{}\">restore target {}{clipped}</text>\n",
+            x0 + 4.0,
+            top + 14.0,
+            if met { "#166534" } else { "#991b1b" },
+            o.restore_target
+        );
+    }
+    if sc.x(t1) - xe > 140.0 {
+        put!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"halo\">drill ended at {}</text>\n",
+            sc.x(t1) - 6.0,
+            bottom - 8.0,
+            human(ended)
+        );
+    }
+    // Time axis: vertical grid lines through every panel, labels beneath.
+    let step = tick_step(t1, 10.0);
+    let mut t = 0.0;
+    while t <= t1 + 1e-9 {
+        let x = sc.x(t);
+        put!(
+            s,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{top:.1}\" y2=\"{bottom:.1}\" stroke=\"#eef0f3\"/>\
+             <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+            bottom + 16.0,
+            human(t)
+        );
+        t += step;
+    }
+    let colours = colours(o);
+    let mid = |t_s: f64| sc.x((t_s + tl.bucket_s / 2.0).min(ended));
+    let total = |p: &crate::timeline::Point| p.versions.values().map(|c| c.requests).sum::<u64>();
+    // Panel 1: error rate by version.
+    let max_rate = tl
+        .points
+        .iter()
+        .flat_map(|p| p.versions.values())
+        .filter(|c| c.requests > 0)
+        .map(|c| c.errors as f64 / c.requests as f64)
+        .fold(0.0, f64::max);
+    let rate_top = NICE_RATES
+        .iter()
+        .copied()
+        .find(|&n| n >= max_rate * 1.1)
+        .unwrap_or(1.0);
+    // Panel 3: quality of the route's answered requests.
+    let quality = |p: &crate::timeline::Point| {
+        let (mut answered, mut good) = (0u64, 0u64);
+        for c in p.versions.values() {
+            answered += c.requests - c.errors;
+            good += c.good;
+        }
+        (answered > 0).then(|| good as f64 / answered as f64)
+    };
+    let q_min = tl.points.iter().filter_map(quality).fold(1.0, f64::min);
+    let q_low = (((q_min - 0.02) * 10.0).floor() / 10.0).clamp(0.0, 0.9);
+    let axes = [
+        ("error rate by version", 0.0, rate_top),
+        ("traffic share by version", 0.0, 1.0),
+        ("quality of the route (good / answered)", q_low, 1.0),
+    ];
+    let mut titles = String::new();
+    for (&(y0, h), &(title, lo, hi)) in panels.iter().zip(&axes) {
+        for k in 0..=2 {
+            let v = lo + (hi - lo) * k as f64 / 2.0;
+            let y = y0 + h - h * k as f64 / 2.0;
+            put!(
+                s,
+                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e5e7eb\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n",
+                W - RIGHT,
+                LEFT - 6.0,
+                y + 4.0,
+                pct(v)
+            );
+        }
+        put!(
+            titles,
+            "<text x=\"{LEFT}\" y=\"{:.1}\" class=\"ptitle halo\">{title}</text>\n",
+            y0 - 7.0
+        );
+    }
+    let y_of = |panel: usize, v: f64| {
+        let ((y0, h), (_, lo, hi)) = (panels[panel], axes[panel]);
+        y0 + h - (v.clamp(lo, hi) - lo) / (hi - lo) * h
+    };
+    for (v, colour) in &colours {
+        let rates = path(tl.points.iter().map(|p| {
+            let c = p.versions.get(v).filter(|c| c.requests > 0)?;
+            Some((mid(p.t_s), y_of(0, c.errors as f64 / c.requests as f64)))
+        }));
+        let shares = path(tl.points.iter().map(|p| {
+            let n = total(p);
+            let mine = p.versions.get(v).map_or(0, |c| c.requests);
+            (n > 0).then(|| (mid(p.t_s), y_of(1, mine as f64 / n as f64)))
+        }));
+        for (class, d) in [("error-rate", rates), ("share", shares)] {
+            put!(
+                s,
+                "<path class=\"{class}\" data-version=\"{}\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{colour}\" \
+                 stroke-width=\"1.8\" stroke-linejoin=\"round\"/>\n",
+                esc(v),
+                d.trim()
+            );
+        }
+    }
+    let q = path(
+        tl.points
+            .iter()
+            .map(|p| quality(p).map(|v| (mid(p.t_s), y_of(2, v)))),
+    );
+    put!(
+        s,
+        "<path class=\"quality\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{QUALITY_COLOUR}\" stroke-width=\"1.8\"/>\n",
+        q.trim()
+    );
+    for &(&(point, colour), ms, x, row, ref label, end_anchor) in &marks {
+        let ly = 10.0 + (row as f64 + 1.0) * 15.0 - 4.0;
+        put!(
+            s,
+            "<g class=\"marker\" data-point=\"{point}\" data-t=\"{}\">\
+             <line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"{colour}\" \
+             stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\
+             <text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{colour}\" text-anchor=\"{}\" class=\"halo\">{label}</text></g>\n",
+            json_secs(secs(ms)),
+            ly + 4.0,
+            if end_anchor { x - 3.0 } else { x + 3.0 },
+            if end_anchor { "end" } else { "start" },
+        );
+    }
+    s.push_str(&titles);
+    s.push_str("</svg>\n<div class=\"legend\">");
+    for (v, colour) in &colours {
+        let what = if *v == o.release_version {
+            " (release)"
+        } else {
+            ""
+        };
+        put!(
+            s,
+            "<span><i class=\"sw\" style=\"background:{colour}\"></i>{}{what}</span>",
+            esc(v)
+        );
+    }
+    put!(
+        s,
+        "<span><i class=\"sw\" style=\"background:{QUALITY_COLOUR}\"></i>route quality</span>\
+         <span><i class=\"sw box\" style=\"background:#bbf7d0\"></i>restore target from decided (red: missed)</span>\
+         <span>buckets of {}</span></div>\n",
+        human(tl.bucket_s)
+    );
+    s
+}
