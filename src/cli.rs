@@ -47,6 +47,31 @@ pub enum Command {
     History(HistoryArgs),
     /// Write a commented starter scenario that passes as written.
     Init(InitArgs),
+    /// The staging registry as an HTTP/JSON service.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the registry API (SPEC section 7) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the line
+    /// `registry listening on ADDR` tells which).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: std::net::SocketAddr,
+    /// SQLite file holding the registry's state (created if missing).
+    #[arg(long, default_value = "registry.db")]
+    pub state: PathBuf,
+    /// YAML or JSON mapping each bearer token to a role (viewer, deployer,
+    /// on_call, platform_lead). Without it, one token per role is generated
+    /// and printed.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +154,15 @@ pub fn main(cli: Cli) -> Exit {
         Command::List(args) => list(&args.paths),
         Command::History(args) => history(&args),
         Command::Init(args) => init(&args),
+        Command::Registry(RegistryCommand::Serve(args)) => {
+            match crate::server::serve(args.addr, &args.state, args.tokens.as_deref()) {
+                Ok(()) => Exit::Passed,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    Exit::Environment
+                }
+            }
+        }
         Command::Schema => {
             let schema = schemars::schema_for!(scenario::raw::RawScenario);
             println!(

@@ -15,6 +15,7 @@ pub mod outcome;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod server;
 pub mod sim;
 pub mod starter;
 pub mod timeline;

@@ -132,7 +132,8 @@ pub struct RoutePlan {
     pub versions: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Candidate {
     pub id: String,
     pub version: String,

@@ -1,0 +1,474 @@
+//! The HTTP/JSON API of the staging registry (SPEC section 7).
+//!
+//! Every failure is a JSON error with a code and a sentence, and a 4xx for
+//! anything the caller got wrong: bad JSON, wrong types, unknown routes,
+//! stale revisions, oversize bodies, missing tokens. Nothing is half
+//! applied: each change is one store transaction.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::App;
+use super::auth::Role;
+use super::store::StoreError;
+use crate::scenario::{Candidate, ChangeType, Dur, FaultKind};
+
+/// The largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn internal(message: String) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    pub fn invalid(message: String) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+}
+
+/// The caller must hold `needed`.
+pub fn require(app: &App, headers: &HeaderMap, needed: Role) -> Result<Role, ApiError> {
+    let who = role(app, headers)?;
+    if who != needed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "role {} may not do this; {} may",
+                who.as_str(),
+                needed.as_str()
+            ),
+        ));
+    }
+    Ok(who)
+}
+
+/// A JSON body (for the other API modules).
+pub fn parse<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    body(b)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let status = match &e {
+            StoreError::NoRoute(_) => StatusCode::NOT_FOUND,
+            StoreError::Stale { .. } => StatusCode::CONFLICT,
+            StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            StoreError::Db(_) | StoreError::Json(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let code = match &e {
+            StoreError::NoRoute(_) => "unknown_route",
+            StoreError::Stale { .. } => "stale_revision",
+            StoreError::Invalid(_) => "invalid",
+            _ => "internal",
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// A JSON body, or a JSON error that says what is wrong with it.
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v).map_err(|rejection| {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "content_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid",
+            _ => "bad_json",
+        };
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => format!("the body is larger than {MAX_BODY} bytes"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "send `Content-Type: application/json`".into(),
+            _ => rejection.body_text(),
+        };
+        let status = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, code, message)
+    })
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn role(app: &App, headers: &HeaderMap) -> Result<Role, ApiError> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "no_token",
+                "send `Authorization: Bearer <token>`",
+            )
+        })?;
+    app.tokens.role(token.trim()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "the token is not known to this registry",
+        )
+    })
+}
+
+/// Registry faults injected through /admin/faults, checked on every /api call.
+async fn registry_faults(app: &App) -> Result<(), ApiError> {
+    let (down, slow) = app.faults.state();
+    if down {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_unavailable",
+            "the registry is unavailable (injected registry_outage): retry with backoff",
+        ));
+    }
+    if slow > Duration::ZERO {
+        tokio::time::sleep(slow).await;
+    }
+    Ok(())
+}
+
+async fn blocking<T: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&App) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let app = Arc::clone(app);
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/routes", get(list_routes))
+        .route("/api/routes/{route}", get(get_route).put(put_route))
+        .route("/api/rollback", post(rollback))
+        .route("/api/versions", post(add_version))
+        .route("/api/versions/{route}/{version}", delete(delete_version))
+        .route("/api/audit", get(audit))
+        .route("/v1/complete", post(super::complete::complete))
+        .route("/metrics", get(super::complete::metrics))
+        .route("/admin/faults", post(inject_fault))
+        .route("/admin/behaviour", post(super::complete::set_behaviour))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_endpoint",
+                "no such endpoint: see SPEC section 7",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+async fn list_routes(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
+    role(&app, &headers)?;
+    registry_faults(&app).await?;
+    let routes = blocking(&app, |a| a.store.routes()).await?;
+    Ok(Json(json!({"routes": routes})).into_response())
+}
+
+async fn get_route(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(route): Path<String>,
+) -> ApiResult {
+    role(&app, &headers)?;
+    registry_faults(&app).await?;
+    let name = route.clone();
+    match blocking(&app, move |a| a.store.route(&name)).await? {
+        Some(r) => Ok(Json(r).into_response()),
+        None => Err(StoreError::NoRoute(route).into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutRoute {
+    revision: u64,
+    candidates: Vec<Candidate>,
+    change: Option<ChangeType>,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn put_route(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(route): Path<String>,
+    b: Result<Json<PutRoute>, JsonRejection>,
+) -> ApiResult {
+    let who = role(&app, &headers)?;
+    if !who.may_deploy() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "role {} may not change weights; a deployer or platform_lead may",
+                who.as_str()
+            ),
+        ));
+    }
+    let req = body(b)?;
+    registry_faults(&app).await?;
+    let record = blocking(&app, move |a| {
+        a.store.put_route(
+            &route,
+            req.revision,
+            req.change,
+            req.candidates,
+            who.as_str(),
+            &req.reason,
+        )
+    })
+    .await?;
+    Ok(Json(record).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackRequest {
+    route: Option<String>,
+    /// Runbooks for prompts name the prompt; it is the route.
+    prompt: Option<String>,
+    target_version: String,
+    #[serde(default)]
+    reason: String,
+    /// Compare-and-set: roll back only if the route is still at this revision.
+    revision: Option<u64>,
+}
+
+async fn rollback(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    b: Result<Json<RollbackRequest>, JsonRejection>,
+) -> ApiResult {
+    let who = role(&app, &headers)?;
+    let req = body(b)?;
+    let route = match (req.route, req.prompt) {
+        (Some(r), None) | (None, Some(r)) => r,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "name exactly one of `route` and `prompt`",
+            ));
+        }
+    };
+    registry_faults(&app).await?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| format!("rollback:{k}"));
+    let name = route.clone();
+    let current = blocking(&app, move |a| a.store.route(&name)).await?;
+    let Some(current) = current else {
+        return Err(StoreError::NoRoute(route).into());
+    };
+    if !who.rollback_authority().contains(&current.change) {
+        let allowed: Vec<&str> = who
+            .rollback_authority()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_authority",
+            format!(
+                "role {} may not roll back a {} change (authority: {}); escalate to platform_lead",
+                who.as_str(),
+                current.change,
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        ));
+    }
+    let result = blocking(&app, move |a| {
+        if let Some(key) = &key
+            && let Some(stored) = a.store.idempotent(key)?
+        {
+            return Ok(stored);
+        }
+        let revision = req.revision.unwrap_or(current.revision);
+        let id = current
+            .candidates
+            .iter()
+            .find(|c| c.version == req.target_version)
+            .map_or_else(
+                || format!("{route}:{}", req.target_version),
+                |c| c.id.clone(),
+            );
+        let target = vec![Candidate {
+            id,
+            version: req.target_version.clone(),
+            weight: 100.0,
+        }];
+        let reason = if req.reason.is_empty() {
+            "rollback".to_string()
+        } else {
+            req.reason
+        };
+        let record = a
+            .store
+            .put_route(&route, revision, None, target, who.as_str(), &reason)?;
+        let response = serde_json::to_string(&record)?;
+        if let Some(key) = &key {
+            a.store.remember(key, &response)?;
+        }
+        Ok(response)
+    })
+    .await?;
+    let value: Value = serde_json::from_str(&result)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(value).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddVersion {
+    route: String,
+    version: String,
+}
+
+async fn add_version(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    b: Result<Json<AddVersion>, JsonRejection>,
+) -> ApiResult {
+    let who = role(&app, &headers)?;
+    if !who.may_deploy() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("role {} may not add versions", who.as_str()),
+        ));
+    }
+    let req = body(b)?;
+    registry_faults(&app).await?;
+    let record = blocking(&app, move |a| a.store.add_version(&req.route, &req.version)).await?;
+    Ok((StatusCode::CREATED, Json(record)).into_response())
+}
+
+async fn delete_version(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path((route, version)): Path<(String, String)>,
+) -> ApiResult {
+    let who = role(&app, &headers)?;
+    if !who.may_deploy() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("role {} may not remove versions", who.as_str()),
+        ));
+    }
+    registry_faults(&app).await?;
+    let record = blocking(&app, move |a| a.store.delete_version(&route, &version)).await?;
+    Ok(Json(record).into_response())
+}
+
+async fn audit(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
+    role(&app, &headers)?;
+    let rows = blocking(&app, |a| a.store.audit()).await?;
+    Ok(Json(json!({"audit": rows})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultRequest {
+    kind: FaultKind,
+    #[serde(rename = "for")]
+    for_: Option<String>,
+    add: Option<String>,
+}
+
+/// Registry faults for live and container drills: `registry_outage`
+/// (`for`) and `registry_slow` (`add`, or `0s` to clear).
+async fn inject_fault(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    b: Result<Json<FaultRequest>, JsonRejection>,
+) -> ApiResult {
+    let who = role(&app, &headers)?;
+    if who != Role::PlatformLead {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "role {} may not inject faults; platform_lead may",
+                who.as_str()
+            ),
+        ));
+    }
+    let req = body(b)?;
+    let dur = |field: &str, v: Option<String>| -> Result<Duration, ApiError> {
+        let text = v.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("`{}` needs `{field}`", req.kind),
+            )
+        })?;
+        Dur::parse(&text)
+            .map(|d| Duration::from_millis(d.0))
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid",
+                    format!("`{field}`: {e}"),
+                )
+            })
+    };
+    match req.kind {
+        FaultKind::RegistryOutage => app.faults.outage(dur("for", req.for_)?),
+        FaultKind::RegistrySlow => app.faults.slow(dur("add", req.add)?),
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_fault",
+                format!(
+                    "the server injects registry_outage and registry_slow; `{other}` acts on the drill's side"
+                ),
+            ));
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"injected": req.kind}))).into_response())
+}
