@@ -108,6 +108,10 @@ impl Tokens {
         Tokens(map)
     }
 
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, Role)>) -> Tokens {
+        Tokens(pairs.into_iter().collect())
+    }
+
     pub fn role(&self, token: &str) -> Option<Role> {
         self.0.get(token).copied()
     }

@@ -58,13 +58,47 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves until Ctrl-C or SIGTERM. Prints `registry listening on ADDR` once
-/// ready (tests and containers wait for that line).
-pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<(), ServeError> {
+fn app(state: &Path, tokens: Tokens) -> Result<Arc<App>, ServeError> {
     let store = Store::open(state).map_err(|source| ServeError::State {
         file: state.display().to_string(),
         source,
     })?;
+    Ok(Arc::new(App {
+        store,
+        tokens,
+        faults: Faults::default(),
+        synthetic: complete::Synthetic::default(),
+    }))
+}
+
+fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
+    let listener =
+        std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind { addr, source })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Runs the API on `listener` until `shutdown` completes.
+fn run(
+    listener: std::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, api::router(app))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM. Prints `registry listening on ADDR` once
+/// ready (tests and containers wait for that line).
+pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<(), ServeError> {
     let tokens = match tokens {
         Some(f) => Tokens::load(f).map_err(ServeError::Tokens)?,
         None => {
@@ -76,34 +110,51 @@ pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<()
             t
         }
     };
-    let app = Arc::new(App {
-        store,
-        tokens,
-        faults: Faults::default(),
-        synthetic: complete::Synthetic::default(),
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        let local = listener.local_addr()?;
-        println!("registry listening on {local}");
-        let shutdown = async {
-            let ctrl_c = tokio::signal::ctrl_c();
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("a SIGTERM handler");
-            tokio::select! {
-                _ = ctrl_c => {},
-                _ = term.recv() => {},
-            }
-        };
-        axum::serve(listener, api::router(app))
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        Ok(())
+    let app = app(state, tokens)?;
+    let listener = bind(addr)?;
+    println!("registry listening on {}", listener.local_addr()?);
+    run(listener, app, async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
     })
+}
+
+/// A registry server running in this process (for benches and drivers);
+/// it stops when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
+}
+
+pub fn start(addr: SocketAddr, state: &Path, tokens: Tokens) -> Result<Running, ServeError> {
+    let app = app(state, tokens)?;
+    let listener = bind(addr)?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        run(listener, app, async {
+            let _ = stopped.await;
+        })
+    });
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
