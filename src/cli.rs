@@ -106,6 +106,13 @@ pub struct PathsArg {
     pub paths: Vec<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    InProcess,
+    Http,
+    Container,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario files or folders.
@@ -129,6 +136,23 @@ pub struct RunArgs {
     /// sorted by name, shard K takes every N-th starting at the K-th.
     #[arg(long, value_parser = clap::value_parser!(crate::runner::Partition))]
     pub partition: Option<crate::runner::Partition>,
+    /// Where drills run: in-process (simulated, virtual clock), http (live,
+    /// wall clock, against a registry server). container is not implemented yet.
+    #[arg(long, value_enum, default_value = "in-process")]
+    pub backend: Backend,
+    /// Live drills: the registry's base URL (`http://HOST:PORT`). Without
+    /// it, `--backend http` starts a registry server process of its own on
+    /// a free loopback port and stops it afterwards.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Live drills: the bearer token for --registry (it needs platform_lead
+    /// to seed the registry and inject faults).
+    #[arg(long, env = "ROLLBACK_DRILL_TOKEN")]
+    pub token: Option<String>,
+    /// Live drills: scenario time runs this many times faster than the
+    /// wall clock (60: a 30-minute drill rehearses in 30 seconds).
+    #[arg(long)]
+    pub time_scale: Option<f64>,
     /// Only the preflight: check route, rollback target and retention,
     /// run no traffic, append no history.
     #[arg(long)]
@@ -244,6 +268,13 @@ fn run(args: RunArgs) -> Exit {
             return Exit::Invalid;
         }
     };
+    let live = match live_options(&args) {
+        Ok(live) => live,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Invalid;
+        }
+    };
     let mut plans = match load(&args.paths) {
         Ok(plans) => plans,
         Err(code) => return code,
@@ -282,19 +313,34 @@ fn run(args: RunArgs) -> Exit {
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Live drills share the wall clock (and maybe one registry): one at a time.
+    let jobs = if live.is_some() {
+        1
+    } else {
+        args.jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    };
+    let live_error: std::sync::Mutex<Option<crate::live::LiveError>> = std::sync::Mutex::new(None);
     let progress = Progress::new(total);
     let outcomes = crate::runner::run_all(
         &plans,
         jobs,
         |plan| {
             progress.started(plan);
-            let mut outcome = if args.preflight_only {
-                crate::sim::preflight_only(plan)
-            } else {
-                crate::sim::run(plan)
+            let mut outcome = match &live {
+                _ if args.preflight_only => crate::sim::preflight_only(plan),
+                Some(opts) => match crate::live::run(plan, opts) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        let o = crate::sim::preflight_only(plan);
+                        live_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        o
+                    }
+                },
+                None => crate::sim::run(plan),
             };
             outcome.history = Some(past.get(&plan.name).cloned().unwrap_or_default());
             outcome
@@ -302,6 +348,13 @@ fn run(args: RunArgs) -> Exit {
         |done, plan, outcome| progress.finished(done, plan, outcome),
     );
     progress.clear();
+    if let Some(e) = live_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        eprintln!("error: {e}");
+        return match e {
+            crate::live::LiveError::Unsupported(_) => Exit::Invalid,
+            _ => Exit::Environment,
+        };
+    }
     let run = RunInfo {
         started_at,
         finished_at: jiff::Timestamp::now().to_string(),
@@ -575,6 +628,45 @@ fn init(args: &InitArgs) -> Exit {
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", out.display());
             Exit::Environment
+        }
+    }
+}
+
+/// The live options, or why the flags do not fit together.
+fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, String> {
+    match args.backend {
+        Backend::Container => Err(
+            "--backend container is not implemented yet: use --backend http (live) or in-process"
+                .into(),
+        ),
+        Backend::InProcess => {
+            for (flag, set) in [
+                ("--registry", args.registry.is_some()),
+                ("--time-scale", args.time_scale.is_some()),
+            ] {
+                if set {
+                    return Err(format!("{flag} applies to live drills: add --backend http"));
+                }
+            }
+            Ok(None)
+        }
+        Backend::Http => {
+            let time_scale = args.time_scale.unwrap_or(1.0);
+            if !(time_scale.is_finite() && time_scale > 0.0) {
+                return Err(format!("--time-scale must be above 0, found {time_scale}"));
+            }
+            if args.registry.is_some() && args.token.is_none() {
+                return Err(
+                    "--registry needs --token (or ROLLBACK_DRILL_TOKEN) with platform_lead rights"
+                        .into(),
+                );
+            }
+            Ok(Some(crate::live::LiveOptions {
+                registry: args.registry.clone(),
+                token: args.token.clone(),
+                time_scale,
+                server_exe: std::env::current_exe().ok(),
+            }))
         }
     }
 }

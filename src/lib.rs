@@ -11,6 +11,7 @@ pub mod cli;
 pub mod drill;
 pub mod faults;
 pub mod history;
+pub mod live;
 pub mod outcome;
 pub mod report;
 pub mod runner;

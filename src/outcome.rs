@@ -12,7 +12,6 @@ use crate::history::{HistoryRun, median};
 use crate::scenario::{
     ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
 };
-use crate::sim::World;
 use crate::sim::registry::AuditEntry;
 
 #[derive(Debug, Clone)]
@@ -46,6 +45,24 @@ pub struct DrillOutcome {
     pub history: Option<Vec<HistoryRun>>,
     pub drift_policy: DriftPolicy,
     /// The release route's traffic over time, for charts.
+    pub timeline: crate::timeline::Timeline,
+    /// Set for live drills: how scenario time related to the wall clock.
+    pub live: Option<LiveInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LiveInfo {
+    pub time_scale: f64,
+    /// Wall-clock seconds the drill took; scenario times are these × time_scale.
+    pub wall_s: f64,
+}
+
+/// What the staging world counted during a drill (simulated or live).
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    pub impacted_requests: u64,
+    pub total_requests: u64,
+    pub audit: Vec<AuditEntry>,
     pub timeline: crate::timeline::Timeline,
 }
 
@@ -115,7 +132,7 @@ pub fn human(seconds: f64) -> String {
 }
 
 impl DrillOutcome {
-    pub fn new(plan: &Plan, record: Record, world: &World<'_>, ended: u64) -> DrillOutcome {
+    pub fn new(plan: &Plan, record: Record, world: Measured, ended: u64) -> DrillOutcome {
         let mechanism = plan.procedure.iter().find_map(|s| match s {
             Step::Execute(e) => Some(e.mechanism),
             _ => None,
@@ -144,17 +161,18 @@ impl DrillOutcome {
             record,
             impacted_requests: world.impacted_requests,
             total_requests: world.total_requests,
-            audit: world.registry().audit().to_vec(),
+            audit: world.audit,
             preflight: Vec::new(),
             ran: true,
             history: None,
             drift_policy: plan.drift,
-            timeline: world.timeline.clone(),
+            timeline: world.timeline,
+            live: None,
         }
     }
 
     /// An outcome of the preflight alone (`run --preflight-only`).
-    pub fn not_run(plan: &Plan, preflight: Vec<Finding>, world: &World<'_>) -> DrillOutcome {
+    pub fn not_run(plan: &Plan, preflight: Vec<Finding>, world: Measured) -> DrillOutcome {
         let mut o = DrillOutcome::new(plan, Record::default(), world, 0);
         o.preflight = preflight;
         o.ran = false;

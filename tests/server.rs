@@ -282,7 +282,7 @@ mod bad_input {
             Just(r#"{"route": "nope", "target_version": "v0"}"#.to_string()),
             Just(r#"{"route": "r", "prompt": "r", "target_version": "v0"}"#.to_string()),
             Just(r#"{"route": "r", "target_version": 7}"#.to_string()),
-            Just(r#"{"route": "r", "version": null}"#.to_string()),
+            Just(r#"{"route": "r", "version": 7}"#.to_string()),
             Just(r#"{"route": "r", "surprise": true, "target_version": "v0"}"#.to_string()),
         ]
     }

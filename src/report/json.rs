@@ -30,7 +30,7 @@ pub fn value(o: &DrillOutcome) -> Value {
             "source": if r.new_version_alert { "policy.new_version" } else { "policy.triggers" },
         })
     });
-    json!({
+    let mut doc = json!({
         "schema_version": SCHEMA_VERSION,
         "scenario": o.scenario,
         "description": o.description,
@@ -67,7 +67,16 @@ pub fn value(o: &DrillOutcome) -> Value {
         "audit": o.audit,
         "incident": o.incident(),
         "hashes": {"scenario": o.scenario_hash, "procedure": o.procedure_hash},
-    })
+    });
+    if let Some(live) = &o.live {
+        doc["backend"] = json!("http");
+        doc["live"] = json!({
+            "time_scale": live.time_scale,
+            "wall_seconds": (live.wall_s * 1000.0).round() / 1000.0,
+            "note": "timeline and durations are scenario seconds: wall seconds × time_scale",
+        });
+    }
+    doc
 }
 
 fn pretty(v: &impl Serialize) -> Vec<u8> {

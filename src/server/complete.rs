@@ -70,6 +70,8 @@ pub struct CompleteRequest {
     #[serde(default)]
     #[allow(dead_code)]
     prompt: String,
+    /// Pin a version the route holds (replays of a rollback target).
+    version: Option<String>,
 }
 
 pub async fn complete(
@@ -85,17 +87,38 @@ pub async fn complete(
         .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::from(super::store::StoreError::NoRoute(req.route.clone())))?;
     let mut rng = app.synthetic.rng.lock().unwrap_or_else(|p| p.into_inner());
-    let total: f64 = record.candidates.iter().map(|c| c.weight).sum();
-    let mut pick = rng.random::<f64>() * total;
-    let cand = record
-        .candidates
-        .iter()
-        .find(|c| {
-            pick -= c.weight;
-            pick < 0.0 && c.weight > 0.0
-        })
-        .or_else(|| record.candidates.iter().rfind(|c| c.weight > 0.0))
-        .expect("weights sum to 100");
+    let pinned;
+    let cand = match &req.version {
+        Some(v)
+            if record.versions.contains(v) || record.candidates.iter().any(|c| &c.version == v) =>
+        {
+            pinned = crate::scenario::Candidate {
+                id: format!("{}:{v}", record.route),
+                version: v.clone(),
+                weight: 100.0,
+            };
+            &pinned
+        }
+        Some(v) => {
+            return Err(ApiError::invalid(format!(
+                "route `{}` does not hold version `{v}`",
+                record.route
+            )));
+        }
+        None => {
+            let total: f64 = record.candidates.iter().map(|c| c.weight).sum();
+            let mut pick = rng.random::<f64>() * total;
+            record
+                .candidates
+                .iter()
+                .find(|c| {
+                    pick -= c.weight;
+                    pick < 0.0 && c.weight > 0.0
+                })
+                .or_else(|| record.candidates.iter().rfind(|c| c.weight > 0.0))
+                .expect("weights sum to 100")
+        }
+    };
     let b = app
         .synthetic
         .behaviour

@@ -30,7 +30,7 @@ enum Event {
 pub fn preflight_only(plan: &Plan) -> DrillOutcome {
     let world = World::new(plan);
     let findings = drill::preflight(plan, &world);
-    DrillOutcome::not_run(plan, findings, &world)
+    DrillOutcome::not_run(plan, findings, world.measured())
 }
 
 /// Runs one drill to its end: verified, stuck, or out of time.
@@ -79,7 +79,7 @@ pub fn run(plan: &Plan) -> DrillOutcome {
         }
     }
     world.advance_to(ended);
-    let mut outcome = DrillOutcome::new(plan, procedure.into_record(), &world, ended);
+    let mut outcome = DrillOutcome::new(plan, procedure.into_record(), world.measured(), ended);
     outcome.preflight = preflight;
     outcome
 }

@@ -26,6 +26,9 @@ pub enum RegistryError {
     Unavailable { until_ms: u64 },
     #[error("the runbook's config does not match the registry (repaired at {repaired_ms} ms)")]
     ConfigMismatch { repaired_ms: u64 },
+    /// A live registry refused the call (its status and message).
+    #[error("the registry refused the call: {0}")]
+    Refused(String),
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -80,6 +80,20 @@ impl Series {
     }
 }
 
+impl Series {
+    /// Adds one observed request to tick `tick` (live drills).
+    pub fn record(&mut self, tick: u64, keep_ticks: u64, error: bool, good: bool, latency_ms: f64) {
+        if self.slots.back().is_none_or(|s| s.tick != tick) {
+            self.push(tick, keep_ticks);
+        }
+        let slot = self.slots.back_mut().expect("pushed above");
+        slot.requests += 1;
+        slot.errors += u64::from(error);
+        slot.good += u64::from(good);
+        slot.latency.push((bucket_of(latency_ms), 1.0));
+    }
+}
+
 /// Folds several series' ticks in `[from_tick, to_tick)` into one observation.
 pub fn observe<'a>(
     series: impl IntoIterator<Item = &'a Series>,

@@ -86,6 +86,16 @@ impl<'p> World<'p> {
         &self.registry
     }
 
+    /// What the world counted, for the outcome.
+    pub fn measured(&self) -> crate::outcome::Measured {
+        crate::outcome::Measured {
+            impacted_requests: self.impacted_requests,
+            total_requests: self.total_requests,
+            audit: self.registry.audit().to_vec(),
+            timeline: self.timeline.clone(),
+        }
+    }
+
     fn hook(&self, mut hook: Hook<'_>) {
         for f in &self.faults {
             f.apply(&mut hook);

@@ -1,0 +1,527 @@
+//! The procedure's [`Staging`] port over HTTP, and the recorder that turns
+//! observed responses into the same windowed metrics the simulation uses.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::{Http, LiveError};
+use crate::drill::{PageOutcome, Staging, WriteAck};
+use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan};
+use crate::sim::registry::{AuditEntry, RegistryError};
+use crate::sim::traffic::{self, Observation, Series, TICK_MS, observe};
+use crate::timeline::{Counts, Timeline};
+
+/// What the traffic thread observed, per version of the release's route.
+pub struct Recorder {
+    series: BTreeMap<String, Series>,
+    keep_ticks: u64,
+    release: String,
+    onset_ms: u64,
+    pub timeline: Timeline,
+    pub impacted: u64,
+    pub total: u64,
+}
+
+impl Recorder {
+    pub fn new(plan: &Plan) -> Recorder {
+        Recorder {
+            series: BTreeMap::new(),
+            keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
+            release: plan.release.version.clone(),
+            onset_ms: plan.release.at.0 + plan.release.onset.0,
+            timeline: Timeline::new(TICK_MS),
+            impacted: 0,
+            total: 0,
+        }
+    }
+
+    /// One `/v1/complete` answer, observed at scenario time `now_ms`.
+    pub fn record(&mut self, now_ms: u64, v: &Value) {
+        let Some(version) = v["version"].as_str() else {
+            return;
+        };
+        let error = v["error"].as_bool().unwrap_or(false);
+        let good = v["good"].as_bool().unwrap_or(false);
+        let latency = v["latency_ms"].as_f64().unwrap_or(0.0);
+        self.total += 1;
+        if version == self.release && now_ms >= self.onset_ms {
+            self.impacted += 1;
+        }
+        let tick = now_ms / TICK_MS;
+        self.series.entry(version.to_string()).or_default().record(
+            tick,
+            self.keep_ticks,
+            error,
+            good,
+            latency,
+        );
+        let counts = Counts {
+            requests: 1,
+            errors: u64::from(error),
+            good: u64::from(good),
+        };
+        self.timeline.add(now_ms, version, counts);
+    }
+}
+
+pub struct LivePort<'p> {
+    plan: &'p Plan,
+    url: String,
+    http: Http,
+    recorder: Arc<Mutex<Recorder>>,
+    baseline: Option<Observation>,
+    scale: f64,
+    pub start: Instant,
+    start_wall: jiff::Timestamp,
+}
+
+fn behaviour_body(version: &str, b: &Behaviour) -> String {
+    json!({
+        "version": version,
+        "error_rate": format!("{}%", b.error_rate * 100.0),
+        "quality": format!("{}%", b.quality * 100.0),
+        "p50": b.p50.to_string(),
+        "p99": b.p99.to_string(),
+    })
+    .to_string()
+}
+
+fn refused(status: u16, body: &str) -> RegistryError {
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.to_string());
+    RegistryError::Refused(format!("HTTP {status}: {message}"))
+}
+
+impl<'p> LivePort<'p> {
+    pub fn new(
+        plan: &'p Plan,
+        url: &str,
+        token: Option<&str>,
+        recorder: Arc<Mutex<Recorder>>,
+        scale: f64,
+    ) -> Result<LivePort<'p>, LiveError> {
+        let http = Http::new(url, token).map_err(|message| LiveError::Registry {
+            url: url.to_string(),
+            what: "the URL".into(),
+            message,
+        })?;
+        Ok(LivePort {
+            plan,
+            url: url.to_string(),
+            http,
+            recorder,
+            baseline: None,
+            scale,
+            start: Instant::now(),
+            start_wall: jiff::Timestamp::now(),
+        })
+    }
+
+    /// Scenario milliseconds since the drill started.
+    pub fn now_ms(&self) -> u64 {
+        (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as u64
+    }
+
+    fn must(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        what: &str,
+    ) -> Result<Value, LiveError> {
+        let r = self.http.call(method, path, body);
+        if !(200..300).contains(&r.status) {
+            return Err(LiveError::Registry {
+                url: self.url.clone(),
+                what: what.to_string(),
+                message: if r.status == 0 {
+                    "no answer: is it running?".into()
+                } else {
+                    format!("HTTP {}: {}", r.status, r.body)
+                },
+            });
+        }
+        Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null))
+    }
+
+    /// Puts the scenario's routes, versions and behaviours in the registry,
+    /// or checks that an existing route matches.
+    pub fn seed(&mut self) -> Result<(), LiveError> {
+        let plan = self.plan;
+        for route in &plan.registry.routes {
+            let existing = self
+                .http
+                .call("GET", &format!("/api/routes/{}", route.name), None);
+            if existing.status == 200 {
+                let v: Value = serde_json::from_str(&existing.body).unwrap_or(Value::Null);
+                let have: Vec<Candidate> =
+                    serde_json::from_value(v["candidates"].clone()).unwrap_or_default();
+                if have != route.candidates {
+                    return Err(LiveError::Mismatch {
+                        url: self.url.clone(),
+                        route: route.name.clone(),
+                        diff: format!(
+                            "it routes {}, the scenario starts from {}",
+                            crate::sim::registry::describe(&have),
+                            crate::sim::registry::describe(&route.candidates)
+                        ),
+                    });
+                }
+            } else {
+                let body = json!({"revision": 0, "change": plan.change, "candidates": route.candidates, "reason": "drill seed"});
+                self.must(
+                    "PUT",
+                    &format!("/api/routes/{}", route.name),
+                    Some(&body.to_string()),
+                    "seeding the route",
+                )?;
+            }
+            for v in &route.versions {
+                let body = json!({"route": route.name, "version": v}).to_string();
+                self.must("POST", "/api/versions", Some(&body), "seeding versions")?;
+            }
+        }
+        for (version, b) in &plan.traffic.behaviour {
+            self.must(
+                "POST",
+                "/admin/behaviour",
+                Some(&behaviour_body(version, b)),
+                "setting behaviours",
+            )?;
+        }
+        let rel = &plan.release;
+        self.must(
+            "POST",
+            "/admin/behaviour",
+            Some(&behaviour_body(&rel.version, &rel.healthy)),
+            "setting behaviours",
+        )?;
+        self.start = Instant::now();
+        self.start_wall = jiff::Timestamp::now();
+        Ok(())
+    }
+
+    /// The regression starts: the release behaves badly from now on.
+    pub fn onset(&mut self) -> Result<(), LiveError> {
+        let rel = &self.plan.release;
+        let body = behaviour_body(&rel.version, &rel.regressed);
+        self.must(
+            "POST",
+            "/admin/behaviour",
+            Some(&body),
+            "starting the regression",
+        )?;
+        Ok(())
+    }
+
+    /// Injects a registry fault into the server, scaled to wall time.
+    pub fn inject(&mut self, fault: &FaultSpec) -> Result<(), LiveError> {
+        let wall = |d: Dur| format!("{}ms", (d.0 as f64 / self.scale).round() as u64);
+        let body = match fault {
+            FaultSpec::RegistryOutage { for_, .. } => {
+                json!({"kind": "registry_outage", "for": wall(*for_)})
+            }
+            FaultSpec::RegistrySlow { add } => json!({"kind": "registry_slow", "add": wall(*add)}),
+            _ => return Ok(()),
+        };
+        self.must(
+            "POST",
+            "/admin/faults",
+            Some(&body.to_string()),
+            "injecting a fault",
+        )?;
+        Ok(())
+    }
+
+    /// The deployer ships canary step `step`, as in the simulation.
+    pub fn release_step(&mut self, now: u64, step: usize) -> Result<(), LiveError> {
+        let rel = &self.plan.release;
+        if step == 0 {
+            let window = self.plan.policy.window.0;
+            let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+            let (from, to) = (now.saturating_sub(window) / TICK_MS, now / TICK_MS);
+            self.baseline = Some(observe(rec.series.values(), from, to));
+            drop(rec);
+            let body = json!({"route": rel.route, "version": rel.version}).to_string();
+            self.must("POST", "/api/versions", Some(&body), "adding the release")?;
+        }
+        let route = self.must(
+            "GET",
+            &format!("/api/routes/{}", rel.route),
+            None,
+            "reading the route",
+        )?;
+        let current: Vec<Candidate> =
+            serde_json::from_value(route["candidates"].clone()).unwrap_or_default();
+        let share = rel.schedule[step].1 * 100.0;
+        let others: f64 = current
+            .iter()
+            .filter(|c| c.version != rel.version)
+            .map(|c| c.weight)
+            .sum();
+        let mut next: Vec<Candidate> = current
+            .iter()
+            .filter(|c| c.version != rel.version)
+            .map(|c| Candidate {
+                weight: if others > 0.0 {
+                    c.weight / others * (100.0 - share)
+                } else {
+                    0.0
+                },
+                ..c.clone()
+            })
+            .collect();
+        next.push(Candidate {
+            id: rel.id.clone(),
+            version: rel.version.clone(),
+            weight: share,
+        });
+        let body = json!({"revision": route["revision"], "candidates": next, "reason": format!("release {} at {share}%", rel.version)});
+        self.must(
+            "PUT",
+            &format!("/api/routes/{}", rel.route),
+            Some(&body.to_string()),
+            "releasing",
+        )?;
+        Ok(())
+    }
+
+    /// The registry's audit log in scenario seconds.
+    pub fn audit(&mut self) -> Vec<AuditEntry> {
+        let r = self.http.call("GET", "/api/audit", None);
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        let describe = |c: &Value| -> String {
+            serde_json::from_value::<Vec<Candidate>>(c.clone())
+                .map(|c| crate::sim::registry::describe(&c))
+                .unwrap_or_default()
+        };
+        v["audit"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|row| {
+                        let at = row["at"]
+                            .as_str()
+                            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                            .map_or(0.0, |t| {
+                                t.duration_since(self.start_wall).as_secs_f64() * self.scale
+                            });
+                        AuditEntry {
+                            at_s: (at * 1000.0).round() / 1000.0,
+                            actor: row["actor"].as_str().unwrap_or_default().to_string(),
+                            route: row["route"].as_str().unwrap_or_default().to_string(),
+                            from: describe(&row["from"]),
+                            to: describe(&row["to"]),
+                            reason: row["reason"].as_str().unwrap_or_default().to_string(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn get_route(&mut self, route: &str) -> Result<Value, RegistryError> {
+        let r = self.http.call("GET", &format!("/api/routes/{route}"), None);
+        match r.status {
+            200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
+            0 | 503 => Err(RegistryError::Unavailable {
+                until_ms: self.now_ms(),
+            }),
+            404 => Err(RegistryError::UnknownRoute(route.to_string())),
+            s => Err(refused(s, &r.body)),
+        }
+    }
+}
+
+/// `Staging` needs `&self` for reads; the HTTP connection needs `&mut`.
+/// Reads go through a short-lived connection of their own.
+impl LivePort<'_> {
+    fn read_route(&self, route: &str) -> Result<Value, RegistryError> {
+        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        let r = http.call("GET", &format!("/api/routes/{route}"), None);
+        match r.status {
+            200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
+            0 | 503 => Err(RegistryError::Unavailable {
+                until_ms: self.now_ms(),
+            }),
+            404 => Err(RegistryError::UnknownRoute(route.to_string())),
+            s => Err(refused(s, &r.body)),
+        }
+    }
+
+    fn http_token(&self) -> Option<&str> {
+        self.http.token()
+    }
+}
+
+impl Staging for LivePort<'_> {
+    fn version_metrics(&self, now: u64, _route: &str, version: &str, window: Dur) -> Observation {
+        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let (from, to) = (
+            now.saturating_sub(window.0).div_ceil(TICK_MS),
+            now / TICK_MS,
+        );
+        rec.series
+            .get(version)
+            .map_or_else(Observation::default, |s| observe([s], from, to))
+    }
+
+    fn route_metrics(&self, now: u64, _route: &str, since: u64) -> Observation {
+        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let start = since.max(now.saturating_sub(self.plan.policy.window.0));
+        observe(rec.series.values(), start.div_ceil(TICK_MS), now / TICK_MS)
+    }
+
+    fn baseline(&self, _route: &str) -> Option<Observation> {
+        self.baseline
+    }
+
+    fn read_delay(&self, _now: u64) -> Dur {
+        Dur::ZERO
+    }
+
+    fn page(&self, _now: u64) -> PageOutcome {
+        PageOutcome {
+            delivered: true,
+            escalate_after: Dur::ZERO,
+        }
+    }
+
+    fn serving_share(&self, _now: u64, route: &str, version: &str) -> f64 {
+        self.read_route(route)
+            .ok()
+            .and_then(|v| serde_json::from_value::<Vec<Candidate>>(v["candidates"].clone()).ok())
+            .map_or(0.0, |cs| {
+                cs.iter()
+                    .filter(|c| c.version == version)
+                    .map(|c| c.weight / 100.0)
+                    .sum()
+            })
+    }
+
+    fn candidates(&self, _now: u64, route: &str) -> Result<Vec<Candidate>, RegistryError> {
+        let v = self.read_route(route)?;
+        serde_json::from_value(v["candidates"].clone())
+            .map_err(|e| RegistryError::Refused(e.to_string()))
+    }
+
+    fn versions(&self, _now: u64, route: &str) -> Result<Vec<String>, RegistryError> {
+        let v = self.read_route(route)?;
+        serde_json::from_value(v["versions"].clone())
+            .map_err(|e| RegistryError::Refused(e.to_string()))
+    }
+
+    fn previous_candidates(
+        &self,
+        now: u64,
+        route: &str,
+        bad: &str,
+    ) -> Result<Option<Vec<Candidate>>, RegistryError> {
+        self.read_route(route)?;
+        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        let r = http.call("GET", "/api/audit", None);
+        if r.status != 200 {
+            return Err(RegistryError::Unavailable { until_ms: now });
+        }
+        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        let rows = v["audit"].as_array().cloned().unwrap_or_default();
+        Ok(rows
+            .iter()
+            .rev()
+            .filter(|row| row["route"] == route)
+            .filter_map(|row| serde_json::from_value::<Vec<Candidate>>(row["to"].clone()).ok())
+            .find(|set| set.iter().all(|c| c.version != bad || c.weight == 0.0))
+            .map(|set| set.into_iter().filter(|c| c.weight > 0.0).collect()))
+    }
+
+    fn add_version(&mut self, _now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
+        let body = json!({"route": route, "version": version}).to_string();
+        let r = self.http.call("POST", "/api/versions", Some(&body));
+        match r.status {
+            200..=299 => Ok(()),
+            0 | 503 => Err(RegistryError::Unavailable {
+                until_ms: self.now_ms(),
+            }),
+            s => Err(refused(s, &r.body)),
+        }
+    }
+
+    fn replay(&mut self, _now: u64, route: &str, version: &str, requests: u64) -> Observation {
+        let mut series = Series::default();
+        let body = json!({"route": route, "version": version}).to_string();
+        for _ in 0..requests.min(1000) {
+            let r = self.http.call("POST", "/v1/complete", Some(&body));
+            if let Ok(v) = serde_json::from_str::<Value>(&r.body) {
+                series.record(
+                    0,
+                    1,
+                    v["error"].as_bool().unwrap_or(false),
+                    v["good"].as_bool().unwrap_or(false),
+                    v["latency_ms"].as_f64().unwrap_or(0.0),
+                );
+            }
+        }
+        observe([&series], 0, 1)
+    }
+
+    fn share_slower_than(
+        &self,
+        now: u64,
+        _route: &str,
+        version: &str,
+        window: Dur,
+        ms: f64,
+    ) -> (f64, u64) {
+        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
+        let (from, to) = (
+            now.saturating_sub(window.0).div_ceil(TICK_MS),
+            now / TICK_MS,
+        );
+        rec.series
+            .get(version)
+            .map_or((0.0, 0), |s| traffic::share_slower_than(s, from, to, ms))
+    }
+
+    fn write_route(
+        &mut self,
+        _now: u64,
+        route: &str,
+        candidates: Vec<Candidate>,
+        _actor: &str,
+        reason: &str,
+    ) -> Result<WriteAck, RegistryError> {
+        // Compare-and-set: re-read on a conflict, a few times.
+        for _ in 0..3 {
+            let current = self.get_route(route)?;
+            let body = json!({"revision": current["revision"], "candidates": candidates, "reason": reason}).to_string();
+            let r = self
+                .http
+                .call("PUT", &format!("/api/routes/{route}"), Some(&body));
+            match r.status {
+                200 => {
+                    let at = self.now_ms();
+                    return Ok(WriteAck {
+                        acked_at: at,
+                        converged_at: at,
+                    });
+                }
+                409 => continue,
+                0 | 503 => {
+                    return Err(RegistryError::Unavailable {
+                        until_ms: self.now_ms(),
+                    });
+                }
+                404 => return Err(RegistryError::UnknownRoute(route.to_string())),
+                s => return Err(refused(s, &r.body)),
+            }
+        }
+        Err(RegistryError::Refused(format!(
+            "route `{route}` kept changing under the rollback (409 three times)"
+        )))
+    }
+}
