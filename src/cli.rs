@@ -183,7 +183,10 @@ pub fn main(cli: Cli) -> Exit {
                 Ok(()) => Exit::Passed,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    Exit::Environment
+                    match e {
+                        crate::server::ServeError::Tokens(_) => Exit::Invalid,
+                        _ => Exit::Environment,
+                    }
                 }
             }
         }
@@ -291,7 +294,11 @@ fn run(args: RunArgs) -> Exit {
         }
     }
     // An unusable report folder is found before any drill runs.
-    if let Err(source) = std::fs::create_dir_all(&args.report_dir) {
+    let probe = args.report_dir.join(".rollback-drill-write-test");
+    let usable = std::fs::create_dir_all(&args.report_dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe));
+    if let Err(source) = usable {
         let e = report::ReportError::Folder {
             dir: args.report_dir.clone(),
             source,
@@ -382,6 +389,14 @@ fn run(args: RunArgs) -> Exit {
     }
 }
 
+/// Scenario names and messages may hold control characters (ANSI escapes,
+/// NUL): never let them reach a terminal or a CI log raw.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// The table printed on stdout: failures first, each failed check beneath.
 pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
     use std::fmt::Write as _;
@@ -405,7 +420,7 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
             out,
             "{:6}  {:width$}  {:10}  {:>8}  {:>8}  {:>8}  {:>7}",
             if o.passed() { "pass" } else { "FAIL" },
-            o.scenario,
+            printable(&o.scenario),
             o.change.as_str(),
             opt(d.detect),
             opt(d.decide),
@@ -417,7 +432,7 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
             .iter()
             .filter(|c| c.status == CheckStatus::Failed)
         {
-            let _ = writeln!(out, "        {}: {}", c.name, c.message);
+            let _ = writeln!(out, "        {}: {}", c.name, printable(&c.message));
         }
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
@@ -548,7 +563,11 @@ impl Progress {
         if self.terminal {
             let _guard = self.lock.lock();
             let done = self.done.load(std::sync::atomic::Ordering::Relaxed);
-            eprint!("\r\x1b[2K{} running {}", self.bar(done), plan.name);
+            eprint!(
+                "\r\x1b[2K{} running {}",
+                self.bar(done),
+                printable(&plan.name)
+            );
         }
     }
 
@@ -563,7 +582,9 @@ impl Progress {
         let restore = d.restore.map_or("-".to_string(), human);
         eprintln!(
             "[{done}/{}] {verdict} {} (restore {restore}, target {})",
-            self.total, plan.name, outcome.restore_target
+            self.total,
+            printable(&plan.name),
+            outcome.restore_target
         );
         if self.terminal && done < self.total {
             eprint!("{}", self.bar(done));

@@ -498,9 +498,10 @@ impl DrillOutcome {
                 wrong.push(format!("expected severity {want}, got {got}"));
             }
         }
+        let findings = self.findings();
         for kind in &e.findings {
             declared = true;
-            if !self.record.findings.iter().any(|f| f.kind == *kind) {
+            if !findings.iter().any(|f| f.kind == *kind) {
                 wrong.push(format!("expected a `{kind}` finding, none was made"));
             }
         }

@@ -69,11 +69,14 @@ fn roles_authority_and_audit() {
     assert_eq!(json(&b)["candidates"][0]["version"], "v0");
     let (_, b) = s.request("GET", "/api/audit", Some("viewer-t"), None);
     let rows = json(&b)["audit"].as_array().unwrap().clone();
-    assert_eq!(rows.len(), 2, "creation and rollback");
-    assert_eq!(rows[1]["actor"], "platform_lead");
-    assert_eq!(rows[1]["reason"], "drill");
-    assert_eq!(rows[1]["from"][0]["version"], "v1");
-    assert_eq!(rows[1]["to"][0]["version"], "v0");
+    assert_eq!(rows.len(), 4, "creation, two versions held, the rollback");
+    assert_eq!(rows[1]["reason"], "hold version v0");
+    assert_eq!(rows[1]["to"], json!(["v1", "v0"]));
+    let last = &rows[3];
+    assert_eq!(last["actor"], "platform_lead");
+    assert_eq!(last["reason"], "drill");
+    assert_eq!(last["from"][0]["version"], "v1");
+    assert_eq!(last["to"][0]["version"], "v0");
     assert_eq!(
         s.request("PUT", "/api/routes/r", Some("viewer-t"), Some("{}"))
             .0,
@@ -145,7 +148,19 @@ fn an_idempotency_key_applies_a_rollback_once() {
     );
     assert_eq!((first.0, second.0), (200, 200));
     assert_eq!(json(&first.1), json(&second.1), "the same answer");
-    assert_eq!(audit_len(&s), 2, "creation + one rollback");
+    assert_eq!(audit_len(&s), 4, "creation, two versions, one rollback");
+    // The same key for another rollback does not replay the first answer.
+    let other = json!({"prompt": "r", "target_version": "v2"}).to_string();
+    let third = request(
+        &s.addr,
+        "POST",
+        "/api/rollback",
+        Some("oncall-t"),
+        Some(&other),
+        &key,
+    );
+    assert_eq!(third.0, 200);
+    assert_eq!(json(&third.1)["candidates"][0]["version"], "v2");
 }
 
 #[test]
@@ -187,18 +202,24 @@ fn sigkill_during_a_burst_of_weight_changes_loses_no_acknowledged_change() {
     assert_eq!(route["candidates"][1]["weight"].as_f64(), Some(last_w));
     let (_, b) = s.request("GET", "/api/audit", Some("viewer-t"), None);
     let rows = json(&b)["audit"].as_array().unwrap().clone();
+    // Routing changes (their `to` is a candidate list, not version names).
+    let routing: Vec<&Value> = rows.iter().filter(|r| r["to"][0].is_object()).collect();
     for (rev, _) in &acked {
         assert!(
-            rows.iter().any(|r| r["revision"].as_u64() == Some(*rev)),
+            routing.iter().any(|r| r["revision"].as_u64() == Some(*rev)),
             "audit row for revision {rev}"
         );
     }
     assert_eq!(
-        rows.last().unwrap()["to"],
+        routing.last().unwrap()["to"],
         route["candidates"],
         "the audit log ends where the route is"
     );
-    assert_eq!(rows.len() as u64, last_rev, "one row per revision, no more");
+    assert_eq!(
+        routing.len() as u64,
+        last_rev,
+        "one row per revision, no more"
+    );
 }
 
 #[test]

@@ -35,20 +35,12 @@ impl<'p> Procedure<'p> {
                 .deciding_responder()
                 .and_then(|r| r.roll_forward.clone())
                 .expect("validated: roll_forward decisions carry their fix");
-            let fixed: Vec<Candidate> = current
-                .iter()
-                .map(|c| {
-                    if c.version == rel.version {
-                        Candidate {
-                            id: fix.id.clone(),
-                            version: fix.version.clone(),
-                            weight: c.weight,
-                        }
-                    } else {
-                        c.clone()
-                    }
-                })
-                .collect();
+            // SPEC section 4: restored is when the fix serves all traffic.
+            let fixed = vec![Candidate {
+                id: fix.id.clone(),
+                version: fix.version.clone(),
+                weight: 100.0,
+            }];
             self.record.rollback_target = Some(fix.version.clone());
             self.exec = VecDeque::from([
                 ExecAction::Wait {
@@ -144,7 +136,7 @@ impl<'p> Procedure<'p> {
                     actions.push_back(wait(*image_pull, "pull the previous build's image".into()));
                 }
                 actions.push_back(wait(
-                    Dur(waves * per_replica.0),
+                    Dur(waves.saturating_mul(per_replica.0)),
                     format!("redeploy {replicas} replicas, {surge} at a time: {waves} waves of {per_replica}"),
                 ));
                 actions.push_back(switch);
@@ -161,7 +153,7 @@ impl<'p> Procedure<'p> {
                 documents,
                 rebuild_rate,
             } => {
-                let took = Dur((*documents as f64 / rebuild_rate * 1000.0).ceil() as u64);
+                let took = Dur((*documents as f64 / rebuild_rate * 1000.0).ceil().min(1e15) as u64);
                 VecDeque::from([
                     wait(
                         took,
@@ -237,7 +229,7 @@ impl<'p> Procedure<'p> {
         match action {
             ExecAction::Wait { took, label } => {
                 self.push_phase(now, &label, format!("{took}"));
-                vec![(now + took.0, Wake::ExecNext(generation))]
+                vec![(now.saturating_add(took.0), Wake::ExecNext(generation))]
             }
             ExecAction::AddVersion { version } => {
                 match port.add_version(now, &rel.route, &version) {
@@ -283,7 +275,7 @@ impl<'p> Procedure<'p> {
             }
             ExecAction::Hold { took, label } => {
                 self.push_phase(now, &label, format!("{took}"));
-                let mut wakes = vec![(now + took.0, Wake::ExecNext(generation))];
+                let mut wakes = vec![(now.saturating_add(took.0), Wake::ExecNext(generation))];
                 if self.abort_condition().is_some() {
                     wakes.push((
                         now + self.plan.policy.evaluate_every.0,

@@ -13,6 +13,8 @@ pub fn metric_value(
     match metric {
         TriggerMetric::ErrorRate => obs.error_rate,
         TriggerMetric::QualityDrop => match baseline {
+            // Nothing answered: no quality to compare.
+            _ if obs.requests == obs.errors => 0.0,
             Some(b) if b.quality > 0.0 => (b.quality - obs.quality) / b.quality,
             _ => 0.0,
         },

@@ -150,7 +150,9 @@ impl<'p> Procedure<'p> {
         let baseline = port.baseline(&route);
         let mut policy = self.plan.policy.clone();
         policy.min_requests = 0;
-        let took = (requests as f64 / self.plan.traffic.rps * 1000.0).ceil() as u64;
+        let took = (requests as f64 / self.plan.traffic.rps * 1000.0)
+            .ceil()
+            .min(1e15) as u64;
         self.pending = Some(match fires(&policy, &obs, baseline.as_ref()) {
             None => (
                 StepStatus::Succeeded,
@@ -173,7 +175,10 @@ impl<'p> Procedure<'p> {
                 )
             }
         });
-        Ok(Next::Wait(vec![(now + took, Wake::StepFinished)]))
+        Ok(Next::Wait(vec![(
+            now.saturating_add(took),
+            Wake::StepFinished,
+        )]))
     }
 
     pub(super) fn finish_step(&mut self, now: u64, status: StepStatus, detail: String) {
@@ -343,7 +348,8 @@ impl<'p> Procedure<'p> {
             self.finish_step(now, StepStatus::Succeeded, detail);
             return self.run_steps(now, port);
         }
-        if now + v.every.0 > self.step_started + v.within.0 {
+        let deadline = self.step_started + v.within.0;
+        if now >= deadline {
             let why = if enough {
                 let bound = match v.condition.bound {
                     Bound::Below => "below",
@@ -369,7 +375,8 @@ impl<'p> Procedure<'p> {
             self.phase = Phase::Done;
             return Vec::new();
         }
-        vec![(now + v.every.0, Wake::Poll)]
+        // The last poll lands exactly on the deadline.
+        vec![((now + v.every.0).min(deadline), Wake::Poll)]
     }
 
     /// When verification fails, is it because the target itself is bad?

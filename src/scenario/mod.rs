@@ -112,6 +112,30 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, Vec<Diagnostic>> {
             Err(mut d) => problems.append(&mut d),
         }
     }
+    // Reports are written per name: names must not collide as file names.
+    let mut stems: BTreeMap<String, &Path> = BTreeMap::new();
+    for plan in &plans {
+        let stem = file_stem_for(&plan.name);
+        if stem == "results" {
+            problems.push(Diagnostic::file_level(
+                &plan.file,
+                format!("scenario name `{}` would overwrite results.json", plan.name),
+                "rename the scenario",
+            ));
+        } else if let Some(first) = stems.insert(stem.clone(), &plan.file)
+            && plans.iter().filter(|p| p.name == plan.name).count() == 1
+        {
+            problems.push(Diagnostic::file_level(
+                &plan.file,
+                format!(
+                    "scenario name `{}` gives the report file {stem}.json, as a scenario in {} does",
+                    plan.name,
+                    first.display()
+                ),
+                "give the scenarios names that differ in letters, digits, `.`, `_` or `-`",
+            ));
+        }
+    }
     let mut seen: BTreeMap<&str, &Path> = BTreeMap::new();
     for plan in &plans {
         if let Some(first) = seen.insert(&plan.name, &plan.file) {

@@ -247,8 +247,18 @@ impl Checker<'_> {
         if duration == Some(Dur::ZERO) {
             self.error(
                 &Path::root().key("duration"),
-                "duration is 0s",
+                "duration is 0s (durations are whole milliseconds)",
                 "give the drill time to run, e.g. `3h`",
+            );
+        }
+        if duration.is_some_and(|d| d > Dur::from_mins(30 * 24 * 60)) {
+            self.error(
+                &Path::root().key("duration"),
+                format!(
+                    "duration {} is longer than 30 days",
+                    duration.unwrap_or_default()
+                ),
+                "a drill's horizon is hours or days; split longer studies",
             );
         }
         let policy = self.policy(raw.policy.unwrap_or_default());
@@ -472,10 +482,13 @@ impl Checker<'_> {
     fn traffic(&mut self, raw: &RawTraffic, registry: &RegistryPlan) -> Option<TrafficPlan> {
         let base = Path::root().key("traffic");
         let mut ok = true;
-        if !(raw.rps.is_finite() && raw.rps > 0.0) {
+        if !(raw.rps.is_finite() && raw.rps > 0.0 && raw.rps <= 1_000_000.0) {
             self.error(
                 &base.key("rps"),
-                format!("rps must be above 0, found {}", raw.rps),
+                format!(
+                    "rps must be above 0 and at most 1,000,000, found {}",
+                    raw.rps
+                ),
                 "set the synthetic traffic rate, e.g. `rps: 20`",
             );
             ok = false;
@@ -671,10 +684,10 @@ impl Checker<'_> {
         let mut ok = true;
         let evaluate_every = raw.evaluate_every.unwrap_or(Dur::from_secs(30));
         let window = raw.window.unwrap_or(Dur::from_mins(5));
-        if evaluate_every == Dur::ZERO {
+        if evaluate_every < Dur::from_secs(1) {
             self.error(
                 &base.key("evaluate_every"),
-                "evaluate_every is 0s",
+                format!("evaluate_every {evaluate_every} is below 1s, the traffic's resolution"),
                 "evaluate the policy periodically, e.g. every `30s`",
             );
             ok = false;
@@ -740,10 +753,19 @@ impl Checker<'_> {
                 .map(|r| r.0)
                 .unwrap_or(Percent(0.05)),
         };
+        let min_requests = raw.min_requests.unwrap_or(50);
+        if min_requests == 0 {
+            self.error(
+                &base.key("min_requests"),
+                "min_requests is 0: a trigger could fire on no traffic at all",
+                "require a sample, e.g. `min_requests: 50`",
+            );
+            ok = false;
+        }
         ok.then_some(PolicyPlan {
             evaluate_every,
             window,
-            min_requests: raw.min_requests.unwrap_or(50),
+            min_requests,
             triggers,
             new_version,
         })
@@ -985,11 +1007,11 @@ impl Checker<'_> {
                         ok = false;
                     }
                     let requests = requests.unwrap_or(200);
-                    if requests == 0 {
+                    if requests == 0 || requests > 100_000 {
                         self.error(
                             &path.key("requests"),
-                            "baseline_check replays 0 requests",
-                            "replay enough to judge the target, e.g. `requests: 200`",
+                            format!("baseline_check replays {requests} requests"),
+                            "replay between 1 and 100,000 requests, e.g. `requests: 200`",
                         );
                         ok = false;
                     }
@@ -1294,10 +1316,13 @@ impl Checker<'_> {
                 required(self, "replicas", raw.replicas.is_some(), "6");
                 required(self, "per_replica", raw.per_replica.is_some(), "90s");
                 let surge = raw.surge.unwrap_or(1);
-                if surge == 0 || raw.replicas == Some(0) {
+                if surge == 0
+                    || raw.replicas == Some(0)
+                    || raw.replicas.is_some_and(|r| r > 100_000)
+                {
                     self.error(
                         &path.key(if surge == 0 { "surge" } else { "replicas" }),
-                        "replicas and surge must be at least 1",
+                        "replicas (at most 100,000) and surge must be at least 1",
                         "surge is how many replicas are replaced at once",
                     );
                     ok = false;

@@ -204,8 +204,12 @@ impl Frame {
     }
 }
 
+/// A document may hold at most this many nodes (alias expansion included).
+const MAX_NODES: usize = 200_000;
+
 #[derive(Default)]
 struct Builder {
+    nodes: usize,
     stack: Vec<Frame>,
     root: Option<Node>,
     anchors: HashMap<usize, Node>,
@@ -215,6 +219,18 @@ struct Builder {
 
 impl Builder {
     fn push_node(&mut self, node: Node, anchor: usize) {
+        self.nodes += 1 + aliased_size(&node);
+        if self.nodes > MAX_NODES {
+            self.error.get_or_insert(SyntaxError {
+                mark: node.mark,
+                message: format!(
+                    "the document expands to over {MAX_NODES} nodes (aliases included)"
+                ),
+                hint: "a scenario is small: remove the repeated aliases",
+            });
+            self.done = true;
+            return;
+        }
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -244,6 +260,18 @@ impl Builder {
                 Some(key) => entries.push((key, node)),
             },
         }
+    }
+}
+
+/// Nodes inside a node (counted again each time an alias copies it).
+fn aliased_size(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Seq(items) => items.iter().map(|n| 1 + aliased_size(n)).sum(),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| 2 + aliased_size(k) + aliased_size(v))
+            .sum(),
+        _ => 0,
     }
 }
 
@@ -310,6 +338,18 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(node, anchor);
             }
             Event::Alias(id) => {
+                let size = self.anchors.get(&id).map_or(0, aliased_size);
+                if self.nodes + size > MAX_NODES {
+                    self.error.get_or_insert(SyntaxError {
+                        mark,
+                        message: format!(
+                            "the document expands to over {MAX_NODES} nodes (aliases included)"
+                        ),
+                        hint: "a scenario is small: remove the repeated aliases",
+                    });
+                    self.done = true;
+                    return;
+                }
                 let node = self.anchors.get(&id).cloned().unwrap_or(Node {
                     kind: NodeKind::Null,
                     mark,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -203,12 +203,18 @@ async fn list_routes(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResu
     Ok(Json(json!({"routes": routes})).into_response())
 }
 
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(v)| v)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_path", e.body_text()))
+}
+
 async fn get_route(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Path(route): Path<String>,
+    p: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     role(&app, &headers)?;
+    let route = path(p)?;
     registry_faults(&app).await?;
     let name = route.clone();
     match blocking(&app, move |a| a.store.route(&name)).await? {
@@ -230,10 +236,11 @@ struct PutRoute {
 async fn put_route(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Path(route): Path<String>,
+    p: Result<Path<String>, PathRejection>,
     b: Result<Json<PutRoute>, JsonRejection>,
 ) -> ApiResult {
     let who = role(&app, &headers)?;
+    let route = path(p)?;
     if !who.may_deploy() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -279,6 +286,17 @@ async fn rollback(
     b: Result<Json<RollbackRequest>, JsonRejection>,
 ) -> ApiResult {
     let who = role(&app, &headers)?;
+    // A role that may roll back nothing learns nothing about the body.
+    if who.rollback_authority().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_authority",
+            format!(
+                "role {} may not roll back; on_call or platform_lead may",
+                who.as_str()
+            ),
+        ));
+    }
     let req = body(b)?;
     let route = match (req.route, req.prompt) {
         (Some(r), None) | (None, Some(r)) => r,
@@ -291,10 +309,6 @@ async fn rollback(
         }
     };
     registry_faults(&app).await?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(|k| format!("rollback:{k}"));
     let name = route.clone();
     let current = blocking(&app, move |a| a.store.route(&name)).await?;
     let Some(current) = current else {
@@ -313,51 +327,39 @@ async fn rollback(
                 "role {} may not roll back a {} change (authority: {}); escalate to platform_lead",
                 who.as_str(),
                 current.change,
-                if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                }
+                allowed.join(", ")
             ),
         ));
     }
+    // The key is bound to the request: reusing it for another rollback
+    // does not replay the first answer.
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| {
+            format!(
+                "rollback:{k}:{route}:{}:{:?}",
+                req.target_version, req.revision
+            )
+        });
+    let reason = if req.reason.is_empty() {
+        "rollback".to_string()
+    } else {
+        req.reason
+    };
     let result = blocking(&app, move |a| {
-        if let Some(key) = &key
-            && let Some(stored) = a.store.idempotent(key)?
-        {
-            return Ok(stored);
-        }
-        let revision = req.revision.unwrap_or(current.revision);
-        let id = current
-            .candidates
-            .iter()
-            .find(|c| c.version == req.target_version)
-            .map_or_else(
-                || format!("{route}:{}", req.target_version),
-                |c| c.id.clone(),
-            );
-        let target = vec![Candidate {
-            id,
-            version: req.target_version.clone(),
-            weight: 100.0,
-        }];
-        let reason = if req.reason.is_empty() {
-            "rollback".to_string()
-        } else {
-            req.reason
-        };
-        let record = a
-            .store
-            .put_route(&route, revision, None, target, who.as_str(), &reason)?;
-        let response = serde_json::to_string(&record)?;
-        if let Some(key) = &key {
-            a.store.remember(key, &response)?;
-        }
-        Ok(response)
+        a.store.rollback(
+            &route,
+            req.revision,
+            &req.target_version,
+            who.as_str(),
+            &reason,
+            key.as_deref(),
+        )
     })
     .await?;
-    let value: Value = serde_json::from_str(&result)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(&result).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(value).into_response())
 }
 
@@ -383,16 +385,20 @@ async fn add_version(
     }
     let req = body(b)?;
     registry_faults(&app).await?;
-    let record = blocking(&app, move |a| a.store.add_version(&req.route, &req.version)).await?;
+    let record = blocking(&app, move |a| {
+        a.store.add_version(&req.route, &req.version, who.as_str())
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }
 
 async fn delete_version(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Path((route, version)): Path<(String, String)>,
+    p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
     let who = role(&app, &headers)?;
+    let (route, version) = path(p)?;
     if !who.may_deploy() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -401,7 +407,10 @@ async fn delete_version(
         ));
     }
     registry_faults(&app).await?;
-    let record = blocking(&app, move |a| a.store.delete_version(&route, &version)).await?;
+    let record = blocking(&app, move |a| {
+        a.store.delete_version(&route, &version, who.as_str())
+    })
+    .await?;
     Ok(Json(record).into_response())
 }
 

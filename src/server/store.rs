@@ -176,10 +176,78 @@ impl Store {
         actor: &str,
         reason: &str,
     ) -> Result<RouteRecord, StoreError> {
-        check_weights(&candidates)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current = Self::read_route(&tx, name)?;
+        let record = Self::put_in(&tx, name, Some(revision), change, candidates, actor, reason)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// A rollback: the target takes 100%. With an idempotency key the
+    /// lookup, the change and the remembered answer are one transaction, so
+    /// a retry (even after a crash) never applies a second change.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rollback(
+        &self,
+        name: &str,
+        revision: Option<u64>,
+        target: &str,
+        actor: &str,
+        reason: &str,
+        key: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(key) = key {
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT response FROM idempotency WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(stored) = stored {
+                return Ok(stored);
+            }
+        }
+        let current =
+            Self::read_route(&tx, name)?.ok_or_else(|| StoreError::NoRoute(name.to_string()))?;
+        let id = current
+            .candidates
+            .iter()
+            .find(|c| c.version == target)
+            .map_or_else(|| format!("{name}:{target}"), |c| c.id.clone());
+        let to = vec![Candidate {
+            id,
+            version: target.to_string(),
+            weight: 100.0,
+        }];
+        let record = Self::put_in(&tx, name, revision, None, to, actor, reason)?;
+        let response = serde_json::to_string(&record)?;
+        if let Some(key) = key {
+            tx.execute(
+                "INSERT INTO idempotency (key, response) VALUES (?1, ?2)",
+                params![key, response],
+            )?;
+        }
+        tx.commit()?;
+        Ok(response)
+    }
+
+    /// Replaces a route's candidates inside `tx` if it is at `revision`
+    /// (`None`: whatever it is at now).
+    fn put_in(
+        tx: &Connection,
+        name: &str,
+        revision: Option<u64>,
+        change: Option<ChangeType>,
+        candidates: Vec<Candidate>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<RouteRecord, StoreError> {
+        check_weights(&candidates)?;
+        let current = Self::read_route(tx, name)?;
+        let revision = revision.unwrap_or_else(|| current.as_ref().map_or(0, |r| r.revision));
         let (from, next_revision, change) = match (&current, revision, change) {
             (None, 0, Some(change)) => (serde_json::Value::Null, 1, change),
             (None, 0, None) => {
@@ -249,22 +317,59 @@ impl Store {
                 reason
             ],
         )?;
-        let record = Self::read_route(&tx, name)?.expect("just written");
-        tx.commit()?;
-        Ok(record)
+        Ok(Self::read_route(tx, name)?.expect("just written"))
+    }
+
+    fn audit_versions(
+        tx: &Connection,
+        route: &str,
+        from: &[String],
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let now = Self::read_route(tx, route)?.expect("exists");
+        tx.execute(
+            "INSERT INTO audit (at, actor, route, revision, from_json, to_json, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                jiff::Timestamp::now().to_string(),
+                actor,
+                route,
+                now.revision as i64,
+                serde_json::to_string(from)?,
+                serde_json::to_string(&now.versions)?,
+                reason
+            ],
+        )?;
+        Ok(())
     }
 
     /// Adds a version a route holds (newest last).
-    pub fn add_version(&self, route: &str, version: &str) -> Result<RouteRecord, StoreError> {
+    pub fn add_version(
+        &self,
+        route: &str,
+        version: &str,
+        actor: &str,
+    ) -> Result<RouteRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if Self::read_route(&tx, route)?.is_none() {
+        let Some(before) = Self::read_route(&tx, route)? else {
             return Err(StoreError::NoRoute(route.to_string()));
+        };
+        if before.versions.iter().any(|v| v == version) {
+            return Ok(before);
         }
         tx.execute(
             "INSERT OR IGNORE INTO versions (route, version, seq)
              VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE route = ?1))",
             params![route, version],
+        )?;
+        Self::audit_versions(
+            &tx,
+            route,
+            &before.versions,
+            actor,
+            &format!("hold version {version}"),
         )?;
         let record = Self::read_route(&tx, route)?.expect("exists");
         tx.commit()?;
@@ -272,7 +377,12 @@ impl Store {
     }
 
     /// Removes a version that does not serve traffic.
-    pub fn delete_version(&self, route: &str, version: &str) -> Result<RouteRecord, StoreError> {
+    pub fn delete_version(
+        &self,
+        route: &str,
+        version: &str,
+        actor: &str,
+    ) -> Result<RouteRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let Some(r) = Self::read_route(&tx, route)? else {
@@ -295,6 +405,13 @@ impl Store {
                 "route `{route}` does not hold version `{version}`"
             )));
         }
+        Self::audit_versions(
+            &tx,
+            route,
+            &r.versions,
+            actor,
+            &format!("drop version {version}"),
+        )?;
         let record = Self::read_route(&tx, route)?.expect("exists");
         tx.commit()?;
         Ok(record)
@@ -333,24 +450,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-
-    pub fn idempotent(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT response FROM idempotency WHERE key = ?1",
-                params![key],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    pub fn remember(&self, key: &str, response: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO idempotency (key, response) VALUES (?1, ?2)",
-            params![key, response],
-        )?;
-        Ok(())
     }
 }

@@ -72,7 +72,8 @@ impl<'p> World<'p> {
             rng: TrafficRng::new(plan.seed),
             replay_rng: TrafficRng::stream(plan.seed, 1),
             next_tick: 0,
-            keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
+            // A lagged read looks back `window` from `now - lag`.
+            keep_ticks: (plan.policy.window.0 + max_lag(plan)).div_ceil(TICK_MS),
             baselines: BTreeMap::new(),
             onset_at: plan.release.at.0 + plan.release.onset.0,
             first_write_at: None,
@@ -294,6 +295,17 @@ impl<'p> World<'p> {
     }
 }
 
+fn max_lag(plan: &Plan) -> u64 {
+    plan.faults
+        .iter()
+        .map(|f| match f {
+            crate::scenario::FaultSpec::MetricsLag { lag } => lag.0,
+            _ => 0,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Routers that receive a change take it; `stuck` of them keep what they had.
 fn apply_view(views: &mut Vec<View>, candidates: Vec<Candidate>, stuck: f64) {
     if stuck <= 0.0 {
@@ -402,6 +414,7 @@ impl Staging for World<'_> {
     }
 
     fn add_version(&mut self, now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
+        self.first_write_at.get_or_insert(now);
         self.call(now, true)?;
         self.registry.add_version(route, version)
     }
