@@ -89,6 +89,15 @@ fn behaviour_body(version: &str, b: &Behaviour) -> String {
     .to_string()
 }
 
+/// A registry answer that is not a success, as the procedure sees it.
+fn status_error(status: u16, body: &str, route: &str, now_ms: u64) -> RegistryError {
+    match status {
+        0 | 503 => RegistryError::Unavailable { until_ms: now_ms },
+        404 => RegistryError::UnknownRoute(route.to_string()),
+        s => refused(s, body),
+    }
+}
+
 fn refused(status: u16, body: &str) -> RegistryError {
     let message = serde_json::from_str::<Value>(body)
         .ok()
@@ -259,28 +268,7 @@ impl<'p> LivePort<'p> {
         let current: Vec<Candidate> =
             serde_json::from_value(route["candidates"].clone()).unwrap_or_default();
         let share = rel.schedule[step].1 * 100.0;
-        let others: f64 = current
-            .iter()
-            .filter(|c| c.version != rel.version)
-            .map(|c| c.weight)
-            .sum();
-        let mut next: Vec<Candidate> = current
-            .iter()
-            .filter(|c| c.version != rel.version)
-            .map(|c| Candidate {
-                weight: if others > 0.0 {
-                    c.weight / others * (100.0 - share)
-                } else {
-                    0.0
-                },
-                ..c.clone()
-            })
-            .collect();
-        next.push(Candidate {
-            id: rel.id.clone(),
-            version: rel.version.clone(),
-            weight: share,
-        });
+        let next = rel.canary(&current, step);
         let body = json!({"revision": route["revision"], "candidates": next, "reason": format!("release {} at {share}%", rel.version)});
         self.must(
             "PUT",
@@ -324,18 +312,6 @@ impl<'p> LivePort<'p> {
             })
             .unwrap_or_default()
     }
-
-    fn get_route(&mut self, route: &str) -> Result<Value, RegistryError> {
-        let r = self.http.call("GET", &format!("/api/routes/{route}"), None);
-        match r.status {
-            200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
-            0 | 503 => Err(RegistryError::Unavailable {
-                until_ms: self.now_ms(),
-            }),
-            404 => Err(RegistryError::UnknownRoute(route.to_string())),
-            s => Err(refused(s, &r.body)),
-        }
-    }
 }
 
 /// `Staging` needs `&self` for reads; the HTTP connection needs `&mut`.
@@ -346,11 +322,7 @@ impl LivePort<'_> {
         let r = http.call("GET", &format!("/api/routes/{route}"), None);
         match r.status {
             200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
-            0 | 503 => Err(RegistryError::Unavailable {
-                until_ms: self.now_ms(),
-            }),
-            404 => Err(RegistryError::UnknownRoute(route.to_string())),
-            s => Err(refused(s, &r.body)),
+            s => Err(status_error(s, &r.body, route, self.now_ms())),
         }
     }
 
@@ -444,10 +416,7 @@ impl Staging for LivePort<'_> {
         let r = self.http.call("POST", "/api/versions", Some(&body));
         match r.status {
             200..=299 => Ok(()),
-            0 | 503 => Err(RegistryError::Unavailable {
-                until_ms: self.now_ms(),
-            }),
-            s => Err(refused(s, &r.body)),
+            s => Err(status_error(s, &r.body, route, self.now_ms())),
         }
     }
 
@@ -497,7 +466,7 @@ impl Staging for LivePort<'_> {
     ) -> Result<WriteAck, RegistryError> {
         // Compare-and-set: re-read on a conflict, a few times.
         for _ in 0..3 {
-            let current = self.get_route(route)?;
+            let current = self.read_route(route)?;
             let body = json!({"revision": current["revision"], "candidates": candidates, "reason": reason}).to_string();
             let r = self
                 .http
@@ -511,13 +480,7 @@ impl Staging for LivePort<'_> {
                     });
                 }
                 409 => continue,
-                0 | 503 => {
-                    return Err(RegistryError::Unavailable {
-                        until_ms: self.now_ms(),
-                    });
-                }
-                404 => return Err(RegistryError::UnknownRoute(route.to_string())),
-                s => return Err(refused(s, &r.body)),
+                s => return Err(status_error(s, &r.body, route, self.now_ms())),
             }
         }
         Err(RegistryError::Refused(format!(

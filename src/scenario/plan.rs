@@ -180,6 +180,42 @@ pub struct ReleasePlan {
     pub onset: Dur,
 }
 
+impl ReleasePlan {
+    /// The route's candidates once canary step `step` ships: the release
+    /// at its share, the other candidates scaled to share the rest.
+    pub fn canary(&self, current: &[Candidate], step: usize) -> Vec<Candidate> {
+        let share = self.schedule[step].1 * 100.0;
+        let others: f64 = current
+            .iter()
+            .filter(|c| c.version != self.version)
+            .map(|c| c.weight)
+            .sum();
+        let mut next: Vec<Candidate> = current
+            .iter()
+            .filter(|c| c.version != self.version)
+            .map(|c| Candidate {
+                weight: if others > 0.0 {
+                    c.weight / others * (100.0 - share)
+                } else {
+                    0.0
+                },
+                ..c.clone()
+            })
+            .collect();
+        next.push(Candidate {
+            id: self.id.clone(),
+            version: self.version.clone(),
+            weight: share,
+        });
+        // Rounding must not break "weights sum to 100".
+        let sum: f64 = next.iter().map(|c| c.weight).sum();
+        if let Some(first) = next.first_mut() {
+            first.weight += 100.0 - sum;
+        }
+        next
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PolicyPlan {
     pub evaluate_every: Dur,

@@ -207,32 +207,7 @@ impl<'p> World<'p> {
         let Ok(current) = self.registry.candidates(&route) else {
             return;
         };
-        let others: f64 = current
-            .iter()
-            .filter(|c| c.version != rel.version)
-            .map(|c| c.weight)
-            .sum();
-        let mut next: Vec<Candidate> = current
-            .iter()
-            .filter(|c| c.version != rel.version)
-            .map(|c| Candidate {
-                weight: if others > 0.0 {
-                    c.weight / others * (100.0 - share)
-                } else {
-                    0.0
-                },
-                ..c.clone()
-            })
-            .collect();
-        next.push(Candidate {
-            id: rel.id.clone(),
-            version: rel.version.clone(),
-            weight: share,
-        });
-        let sum: f64 = next.iter().map(|c| c.weight).sum();
-        if let Some(first) = next.first_mut() {
-            first.weight += 100.0 - sum;
-        }
+        let next = rel.canary(current, step);
         let reason = format!("release {} at {}%", rel.version, share);
         if self
             .registry
