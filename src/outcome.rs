@@ -144,7 +144,14 @@ impl DrillOutcome {
         DrillOutcome {
             scenario: plan.name.clone(),
             description: plan.description.clone(),
-            file: plan.file.display().to_string(),
+            // `./scenarios/x.yaml` and `scenarios/x.yaml` are the same file.
+            file: plan
+                .file
+                .components()
+                .filter(|c| !matches!(c, std::path::Component::CurDir))
+                .collect::<std::path::PathBuf>()
+                .display()
+                .to_string(),
             scenario_hash: plan.scenario_hash.clone(),
             procedure_hash: plan.procedure_hash.clone(),
             change: plan.change,
