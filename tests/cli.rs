@@ -2,18 +2,12 @@
 
 mod common;
 
+use common::bin as drill;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::root;
-
-fn drill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("the binary runs")
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::bin as drill_bin;
+
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use common::{plan, root};
 use rollback_drill::history;
@@ -149,14 +150,6 @@ fn slow_registry_stale_cache_and_metrics_lag_cost_exactly_what_they_inject() {
         with.durations().detect.unwrap() - without.durations().detect.unwrap(),
         60.0
     );
-}
-
-fn drill_bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
 }
 
 #[test]

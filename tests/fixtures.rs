@@ -14,8 +14,11 @@
 //! hold at least one, and validation may report nothing it does not expect.
 //! New fixtures are picked up without touching this file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use common::bin as run_binary;
 
 use rollback_drill::scenario::{self, Diagnostic};
 
@@ -261,14 +264,6 @@ fn header_lines_parse_into_expectations() {
     ] {
         assert!(parse_header(bad).is_err(), "accepted {bad:?}");
     }
-}
-
-fn run_binary(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(args)
-        .current_dir(manifest_dir())
-        .output()
-        .expect("the rollback-drill binary runs")
 }
 
 #[test]

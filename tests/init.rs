@@ -2,17 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::root;
-
-fn drill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
+use common::bin as drill;
 
 #[test]
 fn init_from_an_alias_file_writes_a_drill_that_validates_and_passes() {

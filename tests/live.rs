@@ -171,13 +171,7 @@ fn a_registry_outage_injected_into_the_server_is_retried_through() {
 #[test]
 fn live_flags_are_checked() {
     use std::process::Command;
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-            .args(args)
-            .current_dir(root())
-            .output()
-            .unwrap()
-    };
+    let run = common::bin;
     let out = run(&["run", "--time-scale", "60"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("add --backend http"));

@@ -395,16 +395,11 @@ fn accuracy_drop_alerts_and_product_decides() {
 
 #[test]
 fn a_staged_canary_is_caught_at_its_first_step() {
-    let o = Drill {
-        weight: "1%\n  steps: [1%, 5%, 25%, 100%]\n  step_every: 10m",
-        ..Drill::default()
-    };
     // `weight` and `steps` exclude each other: replace the line outright.
     let yaml = DRILL.replace(
         "  weight: {WEIGHT}\n",
         "  steps: [1%, 5%, 25%, 100%]\n  step_every: 10m\n",
     );
-    let _ = o;
     let o = sim::run(&plan(
         &yaml
             .replace("{CHANGE}", "prompt")

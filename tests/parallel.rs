@@ -2,21 +2,14 @@
 
 mod common;
 
+use common::bin as run;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use common::root;
 use rollback_drill::runner::{Partition, shard};
 use rollback_drill::scenario;
-
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
-}
 
 /// Every `<scenario>.json` in a report folder, by file name.
 fn scenario_jsons(dir: &Path) -> BTreeMap<String, Vec<u8>> {

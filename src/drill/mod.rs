@@ -7,6 +7,7 @@
 //! clock; a live driver backs it with HTTP and the wall clock. Everything the
 //! procedure sees and does lands in its [`Record`].
 
+mod agenda;
 mod detect;
 mod execute;
 mod policy;
@@ -16,6 +17,7 @@ mod record;
 mod respond;
 mod steps;
 
+pub use agenda::Agenda;
 pub use policy::{fires, metric_value, new_version_breach, wilson};
 pub use preflight::preflight;
 pub use procedure::{Procedure, Role, Wake};

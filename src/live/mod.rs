@@ -11,8 +11,6 @@
 mod http;
 mod port;
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -22,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::drill::{self, Procedure, Wake};
+use crate::drill::{self, Agenda, Procedure, Wake};
 use crate::outcome::{DrillOutcome, Measured};
 use crate::scenario::{FaultKind, FaultSpec, Plan};
 
@@ -203,36 +201,23 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     };
 
     let mut procedure = Procedure::new(plan);
-    let mut queue = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |q: &mut BinaryHeap<_>, at: u64, ev: Event| {
-        q.push(Reverse((at, seq, ev)));
-        seq += 1;
-    };
+    let mut agenda = Agenda::default();
     for (i, (offset, _)) in plan.release.schedule.iter().enumerate() {
-        push(
-            &mut queue,
-            plan.release.at.0 + offset.0,
-            Event::ReleaseStep(i),
-        );
+        agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
     }
-    push(
-        &mut queue,
-        plan.release.at.0 + plan.release.onset.0,
-        Event::Onset,
-    );
+    agenda.push(plan.release.at.0 + plan.release.onset.0, Event::Onset);
     for (i, f) in plan.faults.iter().enumerate() {
         let at = match f {
             FaultSpec::RegistryOutage { at, .. } => at.0,
             _ => 0,
         };
-        push(&mut queue, at, Event::Fault(i));
+        agenda.push(at, Event::Fault(i));
     }
     let (at, wake) = procedure.first_wake();
-    push(&mut queue, at, Event::Procedure(wake));
+    agenda.push(at, Event::Procedure(wake));
     let end = plan.duration.0;
     let mut ended = end;
-    while let Some(Reverse((at, _, event))) = queue.pop() {
+    while let Some((at, event)) = agenda.pop() {
         if at > end {
             break;
         }
@@ -250,7 +235,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
             Event::Fault(i) => port.inject(&plan.faults[i])?,
             Event::Procedure(wake) => {
                 for (at, next) in procedure.on_wake(now, wake, &mut port) {
-                    push(&mut queue, at, Event::Procedure(next));
+                    agenda.push(at, Event::Procedure(next));
                 }
             }
         }

@@ -253,7 +253,7 @@ impl<'p> LivePort<'p> {
         if step == 0 {
             let window = self.plan.policy.window.0;
             let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let (from, to) = (now.saturating_sub(window) / TICK_MS, now / TICK_MS);
+            let (from, to) = traffic::tick_range(now.saturating_sub(window), now);
             self.baseline = Some(observe(rec.series.values(), from, to));
             drop(rec);
             let body = json!({"route": rel.route, "version": rel.version}).to_string();
@@ -334,10 +334,7 @@ impl LivePort<'_> {
 impl Staging for LivePort<'_> {
     fn version_metrics(&self, now: u64, _route: &str, version: &str, window: Dur) -> Observation {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = (
-            now.saturating_sub(window.0).div_ceil(TICK_MS),
-            now / TICK_MS,
-        );
+        let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
         rec.series
             .get(version)
             .map_or_else(Observation::default, |s| observe([s], from, to))
@@ -346,7 +343,10 @@ impl Staging for LivePort<'_> {
     fn route_metrics(&self, now: u64, _route: &str, since: u64) -> Observation {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         let start = since.max(now.saturating_sub(self.plan.policy.window.0));
-        observe(rec.series.values(), start.div_ceil(TICK_MS), now / TICK_MS)
+        {
+            let (from, to) = traffic::tick_range(start, now);
+            observe(rec.series.values(), from, to)
+        }
     }
 
     fn baseline(&self, _route: &str) -> Option<Observation> {
@@ -447,10 +447,7 @@ impl Staging for LivePort<'_> {
         ms: f64,
     ) -> (f64, u64) {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = (
-            now.saturating_sub(window.0).div_ceil(TICK_MS),
-            now / TICK_MS,
-        );
+        let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
         rec.series
             .get(version)
             .map_or((0.0, 0), |s| traffic::share_slower_than(s, from, to, ms))

@@ -16,11 +16,8 @@ fn opt(v: Option<f64>) -> String {
 /// Failing drills first, then by name: the order of every summary.
 pub fn ordered(outcomes: &[DrillOutcome]) -> Vec<&DrillOutcome> {
     let mut v: Vec<&DrillOutcome> = outcomes.iter().collect();
-    v.sort_by(|a, b| {
-        a.passed()
-            .cmp(&b.passed())
-            .then(a.scenario.cmp(&b.scenario))
-    });
+    // `passed()` derives every check: once per outcome, not per comparison.
+    v.sort_by_cached_key(|o| (o.passed(), o.scenario.clone()));
     v
 }
 

@@ -11,10 +11,7 @@ pub mod registry;
 pub mod traffic;
 mod world;
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-
-use crate::drill::{self, Procedure, Wake};
+use crate::drill::{self, Agenda, Procedure, Wake};
 use crate::outcome::DrillOutcome;
 use crate::scenario::Plan;
 
@@ -38,25 +35,16 @@ pub fn run(plan: &Plan) -> DrillOutcome {
     let mut world = World::new(plan);
     let preflight = drill::preflight(plan, &world);
     let mut procedure = Procedure::new(plan);
-    let mut queue = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut push = |queue: &mut BinaryHeap<_>, at: u64, ev: Event| {
-        queue.push(Reverse((at, seq, ev)));
-        seq += 1;
-    };
+    let mut agenda = Agenda::default();
     for (i, (offset, _)) in plan.release.schedule.iter().enumerate() {
-        push(
-            &mut queue,
-            plan.release.at.0 + offset.0,
-            Event::ReleaseStep(i),
-        );
+        agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
     }
     let (at, wake) = procedure.first_wake();
-    push(&mut queue, at, Event::Procedure(wake));
+    agenda.push(at, Event::Procedure(wake));
 
     let end = plan.duration.0;
     let mut ended = end;
-    while let Some(Reverse((now, _, event))) = queue.pop() {
+    while let Some((now, event)) = agenda.pop() {
         if now > end {
             break;
         }
@@ -69,7 +57,7 @@ pub fn run(plan: &Plan) -> DrillOutcome {
             Event::ReleaseStep(i) => world.release_step(now, i),
             Event::Procedure(wake) => {
                 for (at, next) in procedure.on_wake(now, wake, &mut world) {
-                    push(&mut queue, at, Event::Procedure(next));
+                    agenda.push(at, Event::Procedure(next));
                 }
             }
         }

@@ -94,6 +94,12 @@ impl Series {
     }
 }
 
+/// The ticks whose traffic lies in `[since_ms, now_ms)`: a tick counts
+/// once it is complete and only if it started at or after `since_ms`.
+pub fn tick_range(since_ms: u64, now_ms: u64) -> (u64, u64) {
+    (since_ms.div_ceil(TICK_MS), now_ms / TICK_MS)
+}
+
 /// Folds several series' ticks in `[from_tick, to_tick)` into one observation.
 pub fn observe<'a>(
     series: impl IntoIterator<Item = &'a Series>,

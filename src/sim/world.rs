@@ -225,7 +225,7 @@ impl<'p> World<'p> {
 
     fn window_ticks(&self, now: u64, since: u64) -> (u64, u64) {
         let window_start = now.saturating_sub(self.plan.policy.window.0);
-        (since.max(window_start).div_ceil(TICK_MS), now / TICK_MS)
+        traffic::tick_range(since.max(window_start), now)
     }
 
     /// When the procedure's metrics read at `now` describes, or `None` if

@@ -13,6 +13,15 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the built `rollback-drill` from the crate root.
+pub fn bin(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the rollback-drill binary runs")
+}
+
 pub fn plan(yaml: &str) -> Plan {
     match scenario::load_str(yaml, Path::new("test.yaml")) {
         Ok(p) => p,
