@@ -20,6 +20,8 @@ pub enum Exit {
     Failed = 1,
     Invalid = 2,
     Environment = 3,
+    /// Ctrl-C or SIGTERM stopped a live run (reports so far were written).
+    Interrupted = 130,
 }
 
 #[derive(Debug, Parser)]
@@ -282,6 +284,22 @@ fn run(args: RunArgs) -> Exit {
         Ok(plans) => plans,
         Err(code) => return code,
     };
+    let live = match (live, args.backend) {
+        (Some(mut opts), Backend::Container) if !args.preflight_only => {
+            match container_backend() {
+                Ok(backend) => opts.container = Some(std::sync::Arc::new(backend)),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Exit::Environment;
+                }
+            }
+            Some(opts)
+        }
+        (live, _) => live,
+    };
+    if live.is_some() {
+        crate::interrupt::install();
+    }
     for p in &mut plans {
         if let Some(seed) = args.seed {
             p.seed = seed;
@@ -320,9 +338,13 @@ fn run(args: RunArgs) -> Exit {
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();
-    // Live drills share the wall clock (and maybe one registry): one at a time.
-    let jobs = if live.is_some() {
-        1
+    // Live drills share the wall clock (and maybe one registry): one at a
+    // time, unless each has a container of its own and --jobs asks.
+    let jobs = if let Some(opts) = &live {
+        match (&opts.container, args.jobs) {
+            (Some(_), Some(jobs)) => jobs,
+            _ => 1,
+        }
     } else {
         args.jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -333,6 +355,9 @@ fn run(args: RunArgs) -> Exit {
         &plans,
         jobs,
         |plan| {
+            if crate::interrupt::requested() {
+                return None;
+            }
             progress.started(plan);
             let mut outcome = match &live {
                 _ if args.preflight_only => crate::sim::preflight_only(plan),
@@ -350,7 +375,7 @@ fn run(args: RunArgs) -> Exit {
                 None => crate::sim::run(plan),
             };
             outcome.history = Some(past.get(&plan.name).cloned().unwrap_or_default());
-            outcome
+            Some(outcome)
         },
         |done, plan, outcome| progress.finished(done, plan, outcome),
     );
@@ -358,7 +383,7 @@ fn run(args: RunArgs) -> Exit {
     if let Some(e) = live_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         eprintln!("error: {e}");
         return match e {
-            crate::live::LiveError::Unsupported(_) => Exit::Invalid,
+            crate::live::LiveError::Unsupported(..) => Exit::Invalid,
             _ => Exit::Environment,
         };
     }
@@ -382,7 +407,14 @@ fn run(args: RunArgs) -> Exit {
             return Exit::Environment;
         }
     }
-    if outcomes.iter().all(DrillOutcome::passed) {
+    if crate::interrupt::requested() {
+        eprintln!(
+            "interrupted: {} of {} drill(s) reported",
+            outcomes.len(),
+            total
+        );
+        Exit::Interrupted
+    } else if outcomes.iter().all(DrillOutcome::passed) {
         Exit::Passed
     } else {
         Exit::Failed
@@ -656,10 +688,25 @@ fn init(args: &InitArgs) -> Exit {
 /// The live options, or why the flags do not fit together.
 fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, String> {
     match args.backend {
-        Backend::Container => Err(
-            "--backend container is not implemented yet: use --backend http (live) or in-process"
-                .into(),
-        ),
+        Backend::Container => {
+            if args.registry.is_some() {
+                return Err(
+                    "--registry does not apply to --backend container (each drill starts its own registry container); use --backend http for an existing registry"
+                        .into(),
+                );
+            }
+            let time_scale = args.time_scale.unwrap_or(1.0);
+            if !(time_scale.is_finite() && time_scale > 0.0) {
+                return Err(format!("--time-scale must be above 0, found {time_scale}"));
+            }
+            Ok(Some(crate::live::LiveOptions {
+                registry: None,
+                token: None,
+                time_scale,
+                server_exe: None,
+                container: None,
+            }))
+        }
         Backend::InProcess => {
             for (flag, set) in [
                 ("--registry", args.registry.is_some()),
@@ -687,7 +734,38 @@ fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, Stri
                 token: args.token.clone(),
                 time_scale,
                 server_exe: std::env::current_exe().ok(),
+                container: None,
             }))
         }
     }
+}
+
+/// `--backend container`: a checked engine (exit 3 when there is none or it
+/// is too old), leftovers of killed runs removed, the image made or reused.
+fn container_backend() -> Result<crate::live::ContainerBackend, crate::container::ContainerError> {
+    use crate::container::{Engine, image};
+    let engine = Engine::connect()?;
+    let swept = engine.sweep_leftovers()?;
+    if swept != crate::container::Swept::default() {
+        eprintln!(
+            "removed leftovers of interrupted runs: {} container(s), {} network(s), {} volume(s)",
+            swept.containers, swept.networks, swept.volumes
+        );
+    }
+    let exe = image::chosen_exe().map_err(crate::container::ContainerError::Image)?;
+    let image = engine.ensure_image(&exe)?;
+    eprintln!(
+        "registry image {}:{} ({}, {}) on the engine at {} (API {})",
+        image::REPO,
+        image.tag,
+        if image.created { "imported" } else { "reused" },
+        if image.is_static {
+            "one static binary"
+        } else {
+            "dynamic binary with its libraries"
+        },
+        engine.host(),
+        engine.api_version
+    );
+    Ok(crate::live::ContainerBackend { engine, image })
 }

@@ -8,9 +8,11 @@
 //! [`report`] writers turn outcomes into bytes.
 
 pub mod cli;
+pub mod container;
 pub mod drill;
 pub mod faults;
 pub mod history;
+pub mod interrupt;
 pub mod live;
 pub mod outcome;
 pub mod report;

@@ -55,6 +55,10 @@ pub struct LiveInfo {
     pub time_scale: f64,
     /// Wall-clock seconds the drill took; scenario times are these × time_scale.
     pub wall_s: f64,
+    /// `http` or `container`.
+    pub backend: &'static str,
+    /// Ctrl-C stopped the drill before it ended.
+    pub interrupted: bool,
 }
 
 /// What the staging world counted during a drill (simulated or live).

@@ -48,10 +48,11 @@ pub fn shard(mut plans: Vec<Plan>, p: Partition) -> Vec<Plan> {
 }
 
 /// Runs `drill` on every plan with `jobs` worker threads; `done(finished,
-/// plan, outcome)` is called as each one ends (in completion order).
+/// plan, outcome)` is called as each one ends (in completion order). A
+/// drill that returns `None` (skipped, e.g. after Ctrl-C) has no outcome.
 pub fn run_all<F, D>(plans: &[Plan], jobs: usize, drill: F, done: D) -> Vec<DrillOutcome>
 where
-    F: Fn(&Plan) -> DrillOutcome + Sync,
+    F: Fn(&Plan) -> Option<DrillOutcome> + Sync,
     D: Fn(usize, &Plan, &DrillOutcome) + Sync,
 {
     let next = AtomicUsize::new(0);
@@ -63,7 +64,7 @@ where
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(plan) = plans.get(i) else { break };
-                    let outcome = drill(plan);
+                    let Some(outcome) = drill(plan) else { continue };
                     let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
                     done(n, plan, &outcome);
                     slots.lock().expect("no worker panics while holding it")[i] = Some(outcome);
@@ -75,7 +76,7 @@ where
         .into_inner()
         .expect("workers are done")
         .into_iter()
-        .map(|o| o.expect("every plan ran"))
+        .flatten()
         .collect()
 }
 

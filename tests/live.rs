@@ -23,6 +23,7 @@ fn live(p: &Plan) -> DrillOutcome {
         time_scale: 60.0,
         // A registry server process, as the CLI starts it.
         server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
+        container: None,
     };
     live::run(p, &opts).expect("the live drill runs")
 }

@@ -61,7 +61,9 @@ impl<'p> Procedure<'p> {
     /// a moved route or a retired target is a finding.
     pub(super) fn registry_halt(&mut self, now: u64, err: RegistryError, what: &str) -> Halt {
         match err {
-            RegistryError::Unavailable { .. } => Halt::Retry(self.retry_after_outage(now, what)),
+            RegistryError::Unavailable { timed_out_ms, .. } => {
+                Halt::Retry(self.retry_after_outage(now, timed_out_ms, what))
+            }
             RegistryError::RouteMoved { from, to } => Halt::Fail(self.fail(
                 FindingKind::RouteMoved,
                 format!(
@@ -80,23 +82,32 @@ impl<'p> Procedure<'p> {
     }
 
     /// Records a failed attempt as a phase and returns when to try again.
-    pub(super) fn retry_after_outage(&mut self, now: u64, what: &str) -> u64 {
+    /// A call that hung until the client's timeout (`timed_out_ms`) fails
+    /// only then.
+    pub(super) fn retry_after_outage(&mut self, now: u64, timed_out_ms: u64, what: &str) -> u64 {
         self.attempts += 1;
         let backoff = (1000u64 << (self.attempts - 1).min(5)).min(30_000);
+        let how = if timed_out_ms > 0 {
+            format!("timed out after {}", Dur(timed_out_ms))
+        } else {
+            "failed".to_string()
+        };
+        let called = now;
+        let now = now.saturating_add(timed_out_ms);
         self.push_phase(
-            now,
+            called,
             "registry unavailable",
             format!(
-                "{what} failed (attempt {}); retrying in {}",
+                "{what} {how} (attempt {}); retrying in {}",
                 self.attempts,
                 Dur(backoff)
             ),
         );
         if self.outage_since.is_none() {
-            self.outage_since = Some(now);
+            self.outage_since = Some(called);
             self.fail(
                 FindingKind::RegistryUnavailable,
-                format!("the registry refused calls from {}", Dur(now)),
+                format!("the registry refused calls from {}", Dur(called)),
             );
         }
         now + backoff

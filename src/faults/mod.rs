@@ -11,8 +11,11 @@
 mod config_mismatch;
 mod metrics_gap;
 mod metrics_lag;
+mod network_partition;
 mod pager_down;
 mod partial_propagation;
+mod registry_crash;
+mod registry_freeze;
 mod registry_outage;
 mod registry_slow;
 mod rename_route;
@@ -75,6 +78,21 @@ pub struct RegistryCall {
     pub unavailable_until: Option<u64>,
     /// The runbook's config does not match until a person repairs it then.
     pub repaired_at: Option<u64>,
+    /// The call gets no answer at all and fails only when the client
+    /// gives up, after [`CALL_TIMEOUT`].
+    pub hangs: bool,
+}
+
+/// How long a registry client waits for an answer before it gives up
+/// (the live driver's HTTP client uses the same, scaled to the wall clock).
+pub const CALL_TIMEOUT: Dur = Dur(10_000);
+
+/// A call made in `[from, to)` hangs until the client's timeout.
+fn hang(call: &mut RegistryCall, from: u64, to: u64) {
+    if (from..to).contains(&call.now) {
+        call.unavailable_until = Some(call.unavailable_until.map_or(to, |u| u.max(to)));
+        call.hangs = true;
+    }
 }
 
 /// The faults of a plan, ready to apply.
@@ -113,6 +131,15 @@ pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
                     Box::new(metrics_gap::MetricsGap { at, for_ })
                 }
                 FaultSpec::PagerDown { for_ } => Box::new(pager_down::PagerDown { for_ }),
+                FaultSpec::RegistryFreeze { at, for_ } => {
+                    Box::new(registry_freeze::RegistryFreeze { at, for_ })
+                }
+                FaultSpec::NetworkPartition { at, for_ } => {
+                    Box::new(network_partition::NetworkPartition { at, for_ })
+                }
+                FaultSpec::RegistryCrash { at, restart_after } => {
+                    Box::new(registry_crash::RegistryCrash { at, restart_after })
+                }
                 FaultSpec::TargetAlsoBad { behaviour } => {
                     Box::new(target_also_bad::TargetAlsoBad {
                         versions: target.clone(),

@@ -10,6 +10,7 @@ pub struct Http {
     host: String,
     token: Option<String>,
     conn: Option<(BufReader<TcpStream>, TcpStream)>,
+    timeout: Duration,
 }
 
 /// A response: status and body. Status 0 means no answer at all.
@@ -30,7 +31,14 @@ impl Http {
             host,
             token: token.map(str::to_string),
             conn: None,
+            timeout: Duration::from_secs(30),
         })
+    }
+
+    /// How long to wait to connect, and for each read of an answer.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self.conn = None;
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -39,9 +47,13 @@ impl Http {
 
     fn connect(&mut self) -> std::io::Result<&mut (BufReader<TcpStream>, TcpStream)> {
         if self.conn.is_none() {
-            let s = TcpStream::connect(&self.host)?;
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(&self.host)?
+                .next()
+                .ok_or_else(|| std::io::Error::other(format!("{} has no address", self.host)))?;
+            let s = TcpStream::connect_timeout(&addr, self.timeout)?;
             s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            s.set_read_timeout(Some(self.timeout))?;
+            s.set_write_timeout(Some(self.timeout))?;
             self.conn = Some((BufReader::new(s.try_clone()?), s));
         }
         Ok(self.conn.as_mut().expect("connected"))

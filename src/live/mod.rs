@@ -27,7 +27,7 @@ use crate::scenario::{FaultKind, FaultSpec, Plan};
 pub use http::Http;
 use port::{LivePort, Recorder};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LiveOptions {
     /// `http://HOST:PORT`; `None` starts a registry server process.
     pub registry: Option<String>,
@@ -36,14 +36,57 @@ pub struct LiveOptions {
     /// The `rollback-drill` binary to start a registry server process
     /// with, when there is no `registry`; `None` serves in this process.
     pub server_exe: Option<PathBuf>,
+    /// `--backend container`: each drill's registry runs in a container
+    /// of its own, started from this engine and image.
+    pub container: Option<Arc<ContainerBackend>>,
+}
+
+impl std::fmt::Debug for LiveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveOptions")
+            .field("registry", &self.registry)
+            .field("time_scale", &self.time_scale)
+            .field("server_exe", &self.server_exe)
+            .field("container", &self.container.as_ref().map(|c| &c.image.tag))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checked Docker engine and the registry image on it.
+pub struct ContainerBackend {
+    pub engine: crate::container::Engine,
+    pub image: crate::container::ImageRef,
+}
+
+/// How long a live registry call waits for an answer: the simulated
+/// client's timeout on the wall clock, but never under a second (a busy
+/// machine must not look like a frozen registry).
+pub fn call_timeout(scale: f64) -> Duration {
+    Duration::from_secs_f64(
+        (crate::faults::CALL_TIMEOUT.0 as f64 / 1000.0 / scale.max(1e-6)).clamp(1.0, 30.0),
+    )
+}
+
+/// Sleeps until `wall` after `start`, or until Ctrl-C: `false` if
+/// interrupted.
+fn sleep_until(start: std::time::Instant, wall: Duration) -> bool {
+    while let Some(wait) = wall.checked_sub(start.elapsed()) {
+        if crate::interrupt::requested() {
+            return false;
+        }
+        std::thread::sleep(wait.min(Duration::from_millis(50)));
+    }
+    !crate::interrupt::requested()
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
     #[error(
-        "fault `{0}` cannot be injected in a live drill yet (the http backend injects registry_outage and registry_slow); run it simulated"
+        "fault `{0}` cannot be injected in a drill on the {1} backend ({2}); run it simulated{3}"
     )]
-    Unsupported(FaultKind),
+    Unsupported(FaultKind, &'static str, &'static str, &'static str),
+    #[error("{0}")]
+    Container(#[from] crate::container::ContainerError),
     #[error("cannot start a registry server: {0}")]
     Server(String),
     #[error("registry {url} is unreachable or refused {what}: {message}")]
@@ -64,7 +107,7 @@ pub enum LiveError {
 
 /// A registry server of our own (a process, or in this process), stopped
 /// when dropped.
-enum OwnServer {
+enum OwnServer<'a> {
     Process {
         child: Child,
         _state: tempfile::TempDir,
@@ -73,9 +116,10 @@ enum OwnServer {
         _running: crate::server::Running,
         _state: tempfile::TempDir,
     },
+    Container(crate::container::RegistryContainer<'a>),
 }
 
-impl Drop for OwnServer {
+impl Drop for OwnServer<'_> {
     fn drop(&mut self) {
         if let OwnServer::Process { child, .. } = self {
             let _ = child.kill();
@@ -86,7 +130,7 @@ impl Drop for OwnServer {
 
 const LEAD_TOKEN: &str = "drill-platform-lead";
 
-fn own_server(exe: Option<&PathBuf>) -> Result<(OwnServer, String), LiveError> {
+fn own_server(exe: Option<&PathBuf>) -> Result<(OwnServer<'static>, String), LiveError> {
     let err = |e: std::io::Error| LiveError::Server(e.to_string());
     let dir = tempfile::tempdir().map_err(err)?;
     let Some(exe) = exe else {
@@ -141,30 +185,93 @@ enum Event {
     ReleaseStep(usize),
     Onset,
     Fault(usize),
+    FaultEnd(usize),
     Procedure(Wake),
+}
+
+/// Which faults each live backend can inject, and how.
+fn check_faults(plan: &Plan, opts: &LiveOptions) -> Result<(), LiveError> {
+    for f in &plan.faults {
+        let ok = match f {
+            FaultSpec::RegistryOutage { .. } | FaultSpec::RegistrySlow { .. } => true,
+            FaultSpec::RegistryFreeze { .. }
+            | FaultSpec::RegistryCrash { .. }
+            | FaultSpec::NetworkPartition { .. } => opts.container.is_some(),
+            _ => false,
+        };
+        if !ok {
+            return Err(if opts.container.is_some() {
+                LiveError::Unsupported(
+                    f.kind(),
+                    "container",
+                    "it injects registry_outage, registry_slow, registry_freeze, registry_crash and network_partition",
+                    "",
+                )
+            } else {
+                LiveError::Unsupported(
+                    f.kind(),
+                    "http",
+                    "it injects registry_outage and registry_slow",
+                    ", or with --backend container for registry_freeze, registry_crash and network_partition",
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Starts (`end` false) or ends a fault on a registry in a container:
+/// freeze and outage pause it, a crash kills it and starts it again, a
+/// partition takes it off the drill's network.
+fn container_fault(
+    c: &crate::container::RegistryContainer<'_>,
+    fault: &FaultSpec,
+    end: bool,
+) -> Result<bool, LiveError> {
+    match (fault, end) {
+        (FaultSpec::RegistryOutage { .. } | FaultSpec::RegistryFreeze { .. }, false) => {
+            c.freeze()?
+        }
+        (FaultSpec::RegistryOutage { .. } | FaultSpec::RegistryFreeze { .. }, true) => c.thaw()?,
+        (FaultSpec::RegistryCrash { .. }, false) => c.kill()?,
+        (FaultSpec::RegistryCrash { .. }, true) => c.restart()?,
+        (FaultSpec::NetworkPartition { .. }, false) => c.disconnect()?,
+        (FaultSpec::NetworkPartition { .. }, true) => c.reconnect()?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Runs one live drill.
 pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
-    for f in &plan.faults {
-        if !matches!(
-            f,
-            FaultSpec::RegistryOutage { .. } | FaultSpec::RegistrySlow { .. }
-        ) {
-            return Err(LiveError::Unsupported(f.kind()));
+    check_faults(plan, opts)?;
+    let (own, base, token) = match (&opts.container, &opts.registry) {
+        (Some(backend), _) => {
+            let c = backend
+                .engine
+                .start_registry(&backend.image, &format!("{LEAD_TOKEN}: platform_lead\n"))?;
+            let url = c.url.clone();
+            (
+                Some(OwnServer::Container(c)),
+                url,
+                Some(LEAD_TOKEN.to_string()),
+            )
         }
-    }
-    let (own, base, token) = match &opts.registry {
-        Some(url) => (None, url.clone(), opts.token.clone()),
-        None => {
+        (None, Some(url)) => (None, url.clone(), opts.token.clone()),
+        (None, None) => {
             let (server, url) = own_server(opts.server_exe.as_ref())?;
             (Some(server), url, Some(LEAD_TOKEN.to_string()))
         }
+    };
+    let container = match &own {
+        Some(OwnServer::Container(c)) => Some(c),
+        _ => None,
     };
     let scale = opts.time_scale.max(1e-6);
     let recorder = Arc::new(Mutex::new(Recorder::new(plan)));
     let mut port = LivePort::new(plan, &base, token.as_deref(), Arc::clone(&recorder), scale)?;
     port.seed()?;
+    port.set_call_timeout(call_timeout(scale));
     let preflight = drill::preflight(plan, &port);
 
     // Traffic runs on its own thread until the drill ends.
@@ -172,6 +279,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     let traffic = {
         let (stop, recorder) = (Arc::clone(&stop), Arc::clone(&recorder));
         let mut http = Http::new(&base, token.as_deref()).map_err(LiveError::Server)?;
+        http.set_timeout(call_timeout(scale));
         let route = plan.release.route.clone();
         let start = port.start;
         // Real requests per wall second: the scenario's rate sped up by the
@@ -207,45 +315,75 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     }
     agenda.push(plan.release.at.0 + plan.release.onset.0, Event::Onset);
     for (i, f) in plan.faults.iter().enumerate() {
-        let at = match f {
-            FaultSpec::RegistryOutage { at, .. } => at.0,
-            _ => 0,
-        };
-        agenda.push(at, Event::Fault(i));
+        match (f.registry_window(), container.is_some()) {
+            (Some((from, to)), true) => {
+                agenda.push(from, Event::Fault(i));
+                agenda.push(to, Event::FaultEnd(i));
+            }
+            (Some((from, _)), false) => agenda.push(from, Event::Fault(i)),
+            (None, _) => agenda.push(0, Event::Fault(i)),
+        }
     }
+    let mut interrupted = false;
     let (at, wake) = procedure.first_wake();
     agenda.push(at, Event::Procedure(wake));
     let end = plan.duration.0;
     let mut ended = end;
-    while let Some((at, event)) = agenda.pop() {
-        if at > end {
-            break;
-        }
-        let wall = Duration::from_secs_f64(at as f64 / 1000.0 / scale);
-        if let Some(wait) = wall.checked_sub(port.start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        let now = port.now_ms().max(at);
-        match event {
-            Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
-                procedure.note_promotion_halted(now, plan.release.schedule[i].1);
+    // Container faults in force: ended before the audit is read, whatever
+    // happens.
+    let mut active = std::collections::BTreeSet::new();
+    let mut drive = || -> Result<(), LiveError> {
+        while let Some((at, event)) = agenda.pop() {
+            if at > end {
+                break;
             }
-            Event::ReleaseStep(i) => port.release_step(now, i)?,
-            Event::Onset => port.onset()?,
-            Event::Fault(i) => port.inject(&plan.faults[i])?,
-            Event::Procedure(wake) => {
-                for (at, next) in procedure.on_wake(now, wake, &mut port) {
-                    agenda.push(at, Event::Procedure(next));
+            let wall = Duration::from_secs_f64(at as f64 / 1000.0 / scale);
+            if !sleep_until(port.start, wall) {
+                interrupted = true;
+                ended = port.now_ms();
+                break;
+            }
+            let now = port.now_ms().max(at);
+            match event {
+                Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
+                    procedure.note_promotion_halted(now, plan.release.schedule[i].1);
+                }
+                Event::ReleaseStep(i) => port.release_step(now, i)?,
+                Event::Onset => port.onset()?,
+                Event::Fault(i) => match container {
+                    Some(c) if container_fault(c, &plan.faults[i], false)? => {
+                        active.insert(i);
+                    }
+                    _ => port.inject(&plan.faults[i])?,
+                },
+                Event::FaultEnd(i) => {
+                    if let Some(c) = container {
+                        active.remove(&i);
+                        container_fault(c, &plan.faults[i], true)?;
+                    }
+                }
+                Event::Procedure(wake) => {
+                    for (at, next) in procedure.on_wake(now, wake, &mut port) {
+                        agenda.push(at, Event::Procedure(next));
+                    }
                 }
             }
+            if procedure.is_done() {
+                ended = port.now_ms();
+                break;
+            }
         }
-        if procedure.is_done() {
-            ended = port.now_ms();
-            break;
+        Ok(())
+    };
+    let driven = drive();
+    if let Some(c) = container {
+        for i in std::mem::take(&mut active) {
+            let _ = container_fault(c, &plan.faults[i], true);
         }
     }
     stop.store(true, Ordering::Relaxed);
     let _ = traffic.join();
+    driven?;
     let audit = port.audit();
     let rec = recorder.lock().unwrap_or_else(|p| p.into_inner());
     let measured = Measured {
@@ -260,6 +398,12 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     outcome.live = Some(crate::outcome::LiveInfo {
         time_scale: scale,
         wall_s: port.start.elapsed().as_secs_f64(),
+        backend: if container.is_some() {
+            "container"
+        } else {
+            "http"
+        },
+        interrupted,
     });
     drop(own);
     Ok(outcome)

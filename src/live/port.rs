@@ -74,6 +74,8 @@ pub struct LivePort<'p> {
     recorder: Arc<Mutex<Recorder>>,
     baseline: Option<Observation>,
     scale: f64,
+    /// How long the procedure's registry calls wait for an answer.
+    call_timeout: std::time::Duration,
     pub start: Instant,
     start_wall: jiff::Timestamp,
 }
@@ -92,7 +94,10 @@ fn behaviour_body(version: &str, b: &Behaviour) -> String {
 /// A registry answer that is not a success, as the procedure sees it.
 fn status_error(status: u16, body: &str, route: &str, now_ms: u64) -> RegistryError {
     match status {
-        0 | 503 => RegistryError::Unavailable { until_ms: now_ms },
+        0 | 503 => RegistryError::Unavailable {
+            until_ms: now_ms,
+            timed_out_ms: 0,
+        },
         404 => RegistryError::UnknownRoute(route.to_string()),
         s => refused(s, body),
     }
@@ -126,9 +131,24 @@ impl<'p> LivePort<'p> {
             recorder,
             baseline: None,
             scale,
+            call_timeout: std::time::Duration::from_secs(30),
             start: Instant::now(),
             start_wall: jiff::Timestamp::now(),
         })
+    }
+
+    /// From now on, registry calls give up after `timeout` (set once the
+    /// registry is seeded: setup calls may take their time).
+    pub fn set_call_timeout(&mut self, timeout: std::time::Duration) {
+        self.call_timeout = timeout;
+        self.http.set_timeout(timeout);
+    }
+
+    /// A short-lived connection with the call timeout.
+    fn client(&self) -> Result<Http, RegistryError> {
+        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        http.set_timeout(self.call_timeout);
+        Ok(http)
     }
 
     /// Scenario milliseconds since the drill started.
@@ -318,7 +338,7 @@ impl<'p> LivePort<'p> {
 /// Reads go through a short-lived connection of their own.
 impl LivePort<'_> {
     fn read_route(&self, route: &str) -> Result<Value, RegistryError> {
-        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        let mut http = self.client()?;
         let r = http.call("GET", &format!("/api/routes/{route}"), None);
         match r.status {
             200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
@@ -395,10 +415,13 @@ impl Staging for LivePort<'_> {
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError> {
         self.read_route(route)?;
-        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        let mut http = self.client()?;
         let r = http.call("GET", "/api/audit", None);
         if r.status != 200 {
-            return Err(RegistryError::Unavailable { until_ms: now });
+            return Err(RegistryError::Unavailable {
+                until_ms: now,
+                timed_out_ms: 0,
+            });
         }
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         let rows = v["audit"].as_array().cloned().unwrap_or_default();

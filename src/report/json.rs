@@ -69,12 +69,15 @@ pub fn value(o: &DrillOutcome) -> Value {
         "hashes": {"scenario": o.scenario_hash, "procedure": o.procedure_hash},
     });
     if let Some(live) = &o.live {
-        doc["backend"] = json!("http");
+        doc["backend"] = json!(live.backend);
         doc["live"] = json!({
             "time_scale": live.time_scale,
             "wall_seconds": (live.wall_s * 1000.0).round() / 1000.0,
             "note": "timeline and durations are scenario seconds: wall seconds × time_scale",
         });
+        if live.interrupted {
+            doc["live"]["interrupted"] = json!(true);
+        }
     }
     doc
 }

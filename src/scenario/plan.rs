@@ -70,6 +70,9 @@ impl FaultSpec {
             FaultSpec::MetricsGap { .. } => K::MetricsGap,
             FaultSpec::PagerDown { .. } => K::PagerDown,
             FaultSpec::TargetAlsoBad { .. } => K::TargetAlsoBad,
+            FaultSpec::RegistryFreeze { .. } => K::RegistryFreeze,
+            FaultSpec::RegistryCrash { .. } => K::RegistryCrash,
+            FaultSpec::NetworkPartition { .. } => K::NetworkPartition,
         }
     }
 }
@@ -113,6 +116,38 @@ pub enum FaultSpec {
     TargetAlsoBad {
         behaviour: Behaviour,
     },
+    /// The registry process is paused: calls hang until they time out.
+    RegistryFreeze {
+        at: Dur,
+        for_: Dur,
+    },
+    /// The registry is killed (SIGKILL) and restarted after `restart_after`
+    /// with its state; meanwhile calls are refused.
+    RegistryCrash {
+        at: Dur,
+        restart_after: Dur,
+    },
+    /// The registry is cut off from the drill's network: calls time out.
+    NetworkPartition {
+        at: Dur,
+        for_: Dur,
+    },
+}
+
+impl FaultSpec {
+    /// When a fault with a start time starts, and when it ends (registry
+    /// faults only).
+    pub fn registry_window(&self) -> Option<(u64, u64)> {
+        match *self {
+            FaultSpec::RegistryOutage { at, for_ }
+            | FaultSpec::RegistryFreeze { at, for_ }
+            | FaultSpec::NetworkPartition { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
+            FaultSpec::RegistryCrash { at, restart_after } => {
+                Some((at.0, at.0.saturating_add(restart_after.0)))
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -310,6 +310,8 @@ pub struct RawFault {
     pub stuck: Option<u32>,
     pub lag: Option<Dur>,
     pub behaviour: Option<RawBehaviourPatch>,
+    /// `registry_crash`: how long the registry stays down before it restarts.
+    pub restart_after: Option<Dur>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

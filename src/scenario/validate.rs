@@ -1059,7 +1059,11 @@ impl Checker<'_> {
             let path = base.index(i);
             let kind = f.kind;
             let fields: &[&str] = match kind {
-                FaultKind::RegistryOutage | FaultKind::MetricsGap => &["at", "for"],
+                FaultKind::RegistryOutage
+                | FaultKind::MetricsGap
+                | FaultKind::RegistryFreeze
+                | FaultKind::NetworkPartition => &["at", "for"],
+                FaultKind::RegistryCrash => &["at", "restart_after"],
                 FaultKind::RegistrySlow => &["add"],
                 FaultKind::RetireTarget => &[],
                 FaultKind::RenameRoute => &["from", "to"],
@@ -1082,6 +1086,7 @@ impl Checker<'_> {
                 ("stuck", f.stuck.is_some()),
                 ("lag", f.lag.is_some()),
                 ("behaviour", f.behaviour.is_some()),
+                ("restart_after", f.restart_after.is_some()),
             ];
             let listed = if fields.is_empty() {
                 format!("`{kind}` takes no other fields")
@@ -1176,6 +1181,18 @@ impl Checker<'_> {
                 FaultKind::MetricsGap => FaultSpec::MetricsGap {
                     at: f.at.unwrap_or(d),
                     for_: f.for_.unwrap_or(d),
+                },
+                FaultKind::RegistryFreeze => FaultSpec::RegistryFreeze {
+                    at: f.at.unwrap_or(d),
+                    for_: f.for_.unwrap_or(d),
+                },
+                FaultKind::NetworkPartition => FaultSpec::NetworkPartition {
+                    at: f.at.unwrap_or(d),
+                    for_: f.for_.unwrap_or(d),
+                },
+                FaultKind::RegistryCrash => FaultSpec::RegistryCrash {
+                    at: f.at.unwrap_or(d),
+                    restart_after: f.restart_after.unwrap_or(d),
                 },
                 FaultKind::PagerDown => FaultSpec::PagerDown {
                     for_: f.for_.unwrap_or(d),

@@ -133,6 +133,9 @@ vocabulary! {
         MetricsGap => "metrics_gap",
         PagerDown => "pager_down",
         TargetAlsoBad => "target_also_bad",
+        RegistryFreeze => "registry_freeze",
+        RegistryCrash => "registry_crash",
+        NetworkPartition => "network_partition",
     }
 }
 

@@ -58,27 +58,27 @@ impl Tokens {
     pub fn load(file: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read tokens file {}: {e}", file.display()))?;
-        let node = yaml::parse(&text).map_err(|e| {
-            format!(
-                "{}:{}:{}: {}",
-                file.display(),
-                e.mark.line,
-                e.mark.column,
-                e.message
-            )
-        })?;
+        Tokens::parse(&text, &file.display().to_string())
+    }
+
+    /// The same mapping from text; `origin` names it in messages (a file,
+    /// or the environment variable it came from).
+    pub fn parse(text: &str, origin: &str) -> Result<Tokens, String> {
+        let file = origin;
+        let node = yaml::parse(text)
+            .map_err(|e| format!("{}:{}:{}: {}", file, e.mark.line, e.mark.column, e.message))?;
         let map: BTreeMap<String, Role> = yaml::from_node(&node, &FieldPath::root()).map_err(|e| {
             let m = e.mark.unwrap_or_default();
             format!(
                 "{}:{}:{}: {} (a tokens file maps each token to viewer, deployer, on_call or platform_lead)",
-                file.display(),
+                file,
                 m.line,
                 m.column,
                 e.message
             )
         })?;
         if map.is_empty() {
-            return Err(format!("tokens file {} holds no tokens", file.display()));
+            return Err(format!("tokens file {file} holds no tokens"));
         }
         Ok(Tokens(map))
     }

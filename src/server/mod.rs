@@ -96,12 +96,21 @@ fn run(
     })
 }
 
+/// Without `--tokens`, the token mapping may come from this variable (the
+/// same YAML as a tokens file): how the container backend hands a server
+/// its tokens without a file.
+pub const TOKENS_ENV: &str = "ROLLBACK_DRILL_TOKENS";
+
 /// Serves until Ctrl-C or SIGTERM. Prints `registry listening on ADDR` once
 /// ready (tests and containers wait for that line).
 pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<(), ServeError> {
-    let tokens = match tokens {
-        Some(f) => Tokens::load(f).map_err(ServeError::Tokens)?,
-        None => {
+    let from_env = std::env::var(TOKENS_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let tokens = match (tokens, from_env) {
+        (Some(f), _) => Tokens::load(f).map_err(ServeError::Tokens)?,
+        (None, Some(text)) => Tokens::parse(&text, TOKENS_ENV).map_err(ServeError::Tokens)?,
+        (None, None) => {
             let t = Tokens::generate();
             eprintln!("no --tokens file: generated one token per role for this run:");
             for (token, role) in t.iter() {

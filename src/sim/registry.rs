@@ -22,8 +22,10 @@ pub enum RegistryError {
     BadWeights { route: String, sum: f64 },
     #[error("route `{from}` has moved to `{to}`")]
     RouteMoved { from: String, to: String },
+    /// No answer: refused at once, or (`timed_out_ms` > 0) after the
+    /// client waited that long.
     #[error("the registry is unavailable (until {until_ms} ms)")]
-    Unavailable { until_ms: u64 },
+    Unavailable { until_ms: u64, timed_out_ms: u64 },
     #[error("the runbook's config does not match the registry (repaired at {repaired_ms} ms)")]
     ConfigMismatch { repaired_ms: u64 },
     /// A live registry refused the call (its status and message).

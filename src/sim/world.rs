@@ -261,7 +261,15 @@ impl<'p> World<'p> {
         };
         self.hook(Hook::RegistryCall(&mut call));
         if let Some(until_ms) = call.unavailable_until {
-            return Err(RegistryError::Unavailable { until_ms });
+            let timed_out_ms = if call.hangs {
+                crate::faults::CALL_TIMEOUT.0
+            } else {
+                0
+            };
+            return Err(RegistryError::Unavailable {
+                until_ms,
+                timed_out_ms,
+            });
         }
         if let Some(repaired_ms) = call.repaired_at {
             return Err(RegistryError::ConfigMismatch { repaired_ms });

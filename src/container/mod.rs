@@ -1,0 +1,594 @@
+//! `run --backend container`: each drill gets its own registry server in a
+//! throwaway container, started through testcontainers from an image of our
+//! own binary (see [`image`]; nothing is ever pulled), with its state on a
+//! volume so a crash and restart keep it, on a network of its own so a
+//! partition can cut it off. Container faults (freeze, crash, partition)
+//! act on that container.
+//!
+//! Everything created carries the label [`LABEL`] and the owner's
+//! host and PID ([`OWNER`]); it is removed when the drill ends, fails or is
+//! interrupted, and a later run removes what a killed run left behind.
+
+pub mod image;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::models::{
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, PortBinding,
+    VolumeCreateRequest,
+};
+use testcontainers::bollard::query_parameters::{
+    CreateImageOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions,
+    ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions,
+};
+use testcontainers::core::{Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+/// Every container, network and volume the harness creates has this label.
+pub const LABEL: &str = "io.rollback-drill.managed";
+/// `HOST:PID` of the run that created it.
+pub const OWNER: &str = "io.rollback-drill.owner";
+/// The oldest Docker Engine API the backend works with (Engine 20.10).
+pub const MIN_API: (u32, u32) = (1, 41);
+/// The port the server listens on inside its container.
+const PORT: u16 = 8080;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(
+        "no Docker engine at {host} ({detail}); the container backend needs one: start the engine, or set DOCKER_HOST to where it listens"
+    )]
+    NoEngine { host: String, detail: String },
+    #[error(
+        "the Docker engine at {host} speaks API {found}, the container backend needs {}.{} or newer (Docker Engine 20.10+): upgrade the engine",
+        MIN_API.0, MIN_API.1
+    )]
+    OldEngine { host: String, found: String },
+    #[error("cannot make the registry image: {0}")]
+    Image(String),
+    #[error("Docker engine: {what} failed: {message}")]
+    Docker { what: String, message: String },
+}
+
+fn docker_err(what: &str) -> impl Fn(testcontainers::bollard::errors::Error) -> ContainerError {
+    let what = what.to_string();
+    move |e| ContainerError::Docker {
+        what: what.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// Where the engine is looked for: `DOCKER_HOST`, else the default socket.
+pub fn engine_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
+}
+
+/// `"1.41"` → `(1, 41)`.
+fn parse_api(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// This process as an owner label value.
+pub fn owner() -> String {
+    static OWNER_ID: OnceLock<String> = OnceLock::new();
+    OWNER_ID
+        .get_or_init(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_default();
+            format!("{host}:{}", std::process::id())
+        })
+        .clone()
+}
+
+/// Whether the owner `HOST:PID` is a process that still runs here; an
+/// owner on another host is never judged dead.
+fn owner_alive(owner: &str) -> bool {
+    let me = self::owner();
+    let (my_host, _) = me.rsplit_once(':').unwrap_or((&me, ""));
+    match owner.rsplit_once(':') {
+        Some((host, pid)) if host == my_host => pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }),
+        _ => true,
+    }
+}
+
+/// What a sweep of leftovers removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+/// A connection to the Docker engine, checked, with the runtime its
+/// asynchronous client runs on.
+pub struct Engine {
+    rt: tokio::runtime::Runtime,
+    docker: Docker,
+    host: String,
+    pub api_version: String,
+}
+
+/// The image to run registries from, and whether this run imported it.
+#[derive(Debug, Clone)]
+pub struct ImageRef {
+    pub tag: String,
+    pub created: bool,
+    pub is_static: bool,
+}
+
+impl Engine {
+    /// Connects to the engine and checks its API version.
+    pub fn connect() -> Result<Engine, ContainerError> {
+        let host = engine_host();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| ContainerError::NoEngine {
+                host: host.clone(),
+                detail: e.to_string(),
+            })?;
+        let no_engine = |detail: String| ContainerError::NoEngine {
+            host: host.clone(),
+            detail,
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
+        let version = rt
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), docker.version()).await
+            })
+            .map_err(|_| no_engine("no answer within 10s".into()))?
+            .map_err(|e| no_engine(e.to_string()))?;
+        let found = version.api_version.unwrap_or_default();
+        match parse_api(&found) {
+            Some(v) if v >= MIN_API => {}
+            _ => return Err(ContainerError::OldEngine { host, found }),
+        }
+        // Requests go at the engine's own version, never above it.
+        let docker = rt
+            .block_on(docker.negotiate_version())
+            .map_err(|e| no_engine(e.to_string()))?;
+        Ok(Engine {
+            rt,
+            docker,
+            host,
+            api_version: found,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The image of `exe`: reused when an image with its content hash is
+    /// there, imported otherwise. Never pulls.
+    pub fn ensure_image(&self, exe: &std::path::Path) -> Result<ImageRef, ContainerError> {
+        let fs = image::rootfs(exe).map_err(ContainerError::Image)?;
+        let name = format!("{}:{}", image::REPO, fs.tag);
+        let exists = self.rt.block_on(self.docker.inspect_image(&name)).is_ok();
+        if !exists {
+            let options = CreateImageOptions {
+                from_src: Some("-".into()),
+                repo: Some(image::REPO.into()),
+                tag: Some(fs.tag.clone()),
+                changes: vec![
+                    format!("ENTRYPOINT [\"{}\"]", image::ENTRYPOINT),
+                    format!("EXPOSE {PORT}"),
+                ],
+                ..Default::default()
+            };
+            let body = testcontainers::bollard::body_full(fs.tar.into());
+            self.rt.block_on(async {
+                use futures_util::StreamExt;
+                let mut stream = self.docker.create_image(Some(options), Some(body), None);
+                while let Some(item) = stream.next().await {
+                    let info = item.map_err(docker_err("importing the registry image"))?;
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(ContainerError::Image(e));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(ImageRef {
+            tag: fs.tag,
+            created: !exists,
+            is_static: fs.is_static,
+        })
+    }
+
+    fn label_filter(&self) -> HashMap<String, Vec<String>> {
+        HashMap::from([("label".to_string(), vec![format!("{LABEL}=true")])])
+    }
+
+    /// Removes containers, networks and volumes left by runs whose process
+    /// is gone (killed before it could clean up). Runs still going, here or
+    /// on another host sharing the engine, are left alone.
+    pub fn sweep_leftovers(&self) -> Result<Swept, ContainerError> {
+        self.sweep(|owner| !owner_alive(owner))
+    }
+
+    /// Removes everything with the label that `dead(owner)` says is stale.
+    fn sweep(&self, dead: impl Fn(&str) -> bool) -> Result<Swept, ContainerError> {
+        let filters = self.label_filter();
+        let owner_of = |labels: Option<&HashMap<String, String>>| {
+            labels
+                .and_then(|l| l.get(OWNER))
+                .cloned()
+                .unwrap_or_default()
+        };
+        self.rt.block_on(async {
+            let mut swept = Swept::default();
+            let containers = self
+                .docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(filters.clone()),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(docker_err("listing containers"))?;
+            for c in containers {
+                if dead(&owner_of(c.labels.as_ref())) {
+                    let id = c.id.unwrap_or_default();
+                    remove_container(&self.docker, &id).await;
+                    swept.containers += 1;
+                }
+            }
+            let networks = self
+                .docker
+                .list_networks(Some(ListNetworksOptions {
+                    filters: Some(filters.clone()),
+                }))
+                .await
+                .map_err(docker_err("listing networks"))?;
+            for n in networks {
+                if dead(&owner_of(n.labels.as_ref())) {
+                    let _ = self.docker.remove_network(&n.id.unwrap_or_default()).await;
+                    swept.networks += 1;
+                }
+            }
+            let volumes = self
+                .docker
+                .list_volumes(Some(ListVolumesOptions {
+                    filters: Some(filters.clone()),
+                }))
+                .await
+                .map_err(docker_err("listing volumes"))?;
+            for v in volumes.volumes.unwrap_or_default() {
+                if dead(&owner_of(Some(&v.labels))) {
+                    let _ = self
+                        .docker
+                        .remove_volume(&v.name, Some(RemoveVolumeOptions { force: true }))
+                        .await;
+                    swept.volumes += 1;
+                }
+            }
+            Ok(swept)
+        })
+    }
+
+    /// Everything with the label, whoever made it: (containers, networks,
+    /// volumes). For tests and `--backend container` diagnostics.
+    pub fn labelled(&self) -> Result<(usize, usize, usize), ContainerError> {
+        let filters = self.label_filter();
+        self.rt.block_on(async {
+            let c = self
+                .docker
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(filters.clone()),
+                    ..Default::default()
+                }))
+                .await
+                .map_err(docker_err("listing containers"))?;
+            let n = self
+                .docker
+                .list_networks(Some(ListNetworksOptions {
+                    filters: Some(filters.clone()),
+                }))
+                .await
+                .map_err(docker_err("listing networks"))?;
+            let v = self
+                .docker
+                .list_volumes(Some(ListVolumesOptions {
+                    filters: Some(filters.clone()),
+                }))
+                .await
+                .map_err(docker_err("listing volumes"))?;
+            Ok((c.len(), n.len(), v.volumes.map_or(0, |v| v.len())))
+        })
+    }
+
+    /// Starts a registry server in a container of its own, on a network
+    /// and volume of its own, reachable on a free loopback port; returns
+    /// once `/healthz` answers.
+    pub fn start_registry(
+        &self,
+        image: &ImageRef,
+        tokens_yaml: &str,
+    ) -> Result<RegistryContainer<'_>, ContainerError> {
+        let owner = owner();
+        let suffix = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let labels = HashMap::from([
+            (LABEL.to_string(), "true".to_string()),
+            (OWNER.to_string(), owner.clone()),
+        ]);
+        let network = format!("rollback-drill-{suffix}");
+        let volume = format!("rollback-drill-state-{suffix}");
+        let mut rc = RegistryContainer {
+            engine: self,
+            container: None,
+            id: String::new(),
+            network: None,
+            volume: None,
+            url: String::new(),
+        };
+        self.rt.block_on(async {
+            self.docker
+                .create_network(NetworkCreateRequest {
+                    name: network.clone(),
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(docker_err("creating the drill's network"))?;
+            rc.network = Some(network.clone());
+            self.docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(docker_err("creating the state volume"))?;
+            rc.volume = Some(volume.clone());
+            Ok::<_, ContainerError>(())
+        })?;
+        let host_port = free_port().map_err(|e| ContainerError::Docker {
+            what: "finding a free loopback port".into(),
+            message: e.to_string(),
+        })?;
+        let request = GenericImage::new(image::REPO, &image.tag)
+            .with_wait_for(WaitFor::message_on_stdout("registry listening on"))
+            .with_cmd([
+                "registry",
+                "serve",
+                "--addr",
+                &format!("0.0.0.0:{PORT}"),
+                "--state",
+                "/data/state.db",
+            ])
+            .with_env_var(crate::server::TOKENS_ENV, tokens_yaml)
+            .with_mount(Mount::volume_mount(volume.clone(), "/data"))
+            .with_network(network.clone())
+            .with_label(LABEL, "true")
+            .with_label(OWNER, owner)
+            .with_startup_timeout(Duration::from_secs(60))
+            .with_host_config_modifier(move |hc| {
+                // Published on loopback only, at a port we chose, so a
+                // restarted container comes back at the same address.
+                hc.port_bindings = Some(HashMap::from([(
+                    format!("{PORT}/tcp"),
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(host_port.to_string()),
+                    }]),
+                )]));
+            });
+        let container = self
+            .rt
+            .block_on(request.start())
+            .map_err(|e| ContainerError::Docker {
+                what: format!(
+                    "starting the registry container from {}:{}",
+                    image::REPO,
+                    image.tag
+                ),
+                message: e.to_string(),
+            })?;
+        rc.id = container.id().to_string();
+        rc.container = Some(container);
+        rc.url = format!("http://127.0.0.1:{host_port}");
+        rc.wait_healthy(Duration::from_secs(30))?;
+        Ok(rc)
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn remove_container(docker: &Docker, id: &str) {
+    let _ = docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+}
+
+/// One drill's registry in a container; removed, with its network and
+/// volume, when dropped.
+pub struct RegistryContainer<'e> {
+    engine: &'e Engine,
+    container: Option<ContainerAsync<GenericImage>>,
+    id: String,
+    network: Option<String>,
+    volume: Option<String>,
+    /// `http://127.0.0.1:PORT`, stable across restarts.
+    pub url: String,
+}
+
+impl RegistryContainer<'_> {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Polls `GET /healthz` until it answers 200.
+    pub fn wait_healthy(&self, within: Duration) -> Result<(), ContainerError> {
+        let start = std::time::Instant::now();
+        loop {
+            let mut http = crate::live::Http::new(&self.url, None).map_err(|message| {
+                ContainerError::Docker {
+                    what: "reaching the registry".into(),
+                    message,
+                }
+            })?;
+            http.set_timeout(Duration::from_secs(2));
+            if http.call("GET", "/healthz", None).status == 200 {
+                return Ok(());
+            }
+            if start.elapsed() > within {
+                return Err(ContainerError::Docker {
+                    what: format!("waiting for {}/healthz", self.url),
+                    message: format!("no 200 within {}s", within.as_secs()),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn docker(&self) -> &Docker {
+        &self.engine.docker
+    }
+
+    /// `registry_freeze` starts: every process in the container stops.
+    pub fn freeze(&self) -> Result<(), ContainerError> {
+        self.engine
+            .rt
+            .block_on(self.docker().pause_container(&self.id))
+            .map_err(docker_err("pausing the registry container"))
+    }
+
+    pub fn thaw(&self) -> Result<(), ContainerError> {
+        self.engine
+            .rt
+            .block_on(self.docker().unpause_container(&self.id))
+            .map_err(docker_err("unpausing the registry container"))
+    }
+
+    /// `registry_crash`: SIGKILL, no chance to flush anything.
+    pub fn kill(&self) -> Result<(), ContainerError> {
+        self.engine
+            .rt
+            .block_on(self.docker().kill_container(
+                &self.id,
+                Some(KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                }),
+            ))
+            .map_err(docker_err("killing the registry container"))
+    }
+
+    /// Starts the killed container again (same volume, same port) and
+    /// waits until it answers.
+    pub fn restart(&self) -> Result<(), ContainerError> {
+        self.engine
+            .rt
+            .block_on(self.docker().start_container(&self.id, None))
+            .map_err(docker_err("restarting the registry container"))?;
+        self.wait_healthy(Duration::from_secs(30))
+    }
+
+    /// `network_partition` starts: the container leaves the drill's network.
+    pub fn disconnect(&self) -> Result<(), ContainerError> {
+        let network = self.network.clone().unwrap_or_default();
+        self.engine
+            .rt
+            .block_on(self.docker().disconnect_network(
+                &network,
+                NetworkDisconnectRequest {
+                    container: self.id.clone(),
+                    force: Some(true),
+                },
+            ))
+            .map_err(docker_err("disconnecting the registry from its network"))
+    }
+
+    pub fn reconnect(&self) -> Result<(), ContainerError> {
+        let network = self.network.clone().unwrap_or_default();
+        self.engine
+            .rt
+            .block_on(self.docker().connect_network(
+                &network,
+                NetworkConnectRequest {
+                    container: self.id.clone(),
+                    ..Default::default()
+                },
+            ))
+            .map_err(docker_err("reconnecting the registry to its network"))
+    }
+}
+
+impl Drop for RegistryContainer<'_> {
+    fn drop(&mut self) {
+        let engine = self.engine;
+        let container = self.container.take();
+        let (id, network, volume) = (self.id.clone(), self.network.take(), self.volume.take());
+        engine.rt.block_on(async move {
+            if let Some(c) = container {
+                // A paused container cannot be removed gracefully: force it.
+                if c.rm().await.is_err() {
+                    remove_container(&engine.docker, &id).await;
+                }
+            } else if !id.is_empty() {
+                remove_container(&engine.docker, &id).await;
+            }
+            if let Some(n) = network {
+                let _ = engine.docker.remove_network(&n).await;
+            }
+            if let Some(v) = volume {
+                let _ = engine
+                    .docker
+                    .remove_volume(&v, Some(RemoveVolumeOptions { force: true }))
+                    .await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_versions_compare_numerically() {
+        assert_eq!(parse_api("1.41"), Some((1, 41)));
+        assert!(parse_api("1.9").expect("parses") < MIN_API);
+        assert!(parse_api("1.100").expect("parses") > MIN_API);
+        assert_eq!(parse_api("junk"), None);
+    }
+
+    #[test]
+    fn owners_on_this_host_are_alive_only_while_their_process_runs() {
+        let me = owner();
+        assert!(owner_alive(&me));
+        let (host, _) = me.rsplit_once(':').expect("HOST:PID");
+        // PIDs above the kernel's maximum never run.
+        assert!(!owner_alive(&format!("{host}:4194305")));
+        assert!(owner_alive("some-other-host:1"));
+    }
+}
