@@ -1,0 +1,535 @@
+//! Container drills on the machine's Docker engine, for real: the registry
+//! runs in a throwaway container made from our own binary (imported, never
+//! pulled), and container faults act on it.
+//!
+//! Without an engine these tests skip loudly; under CI (`CI` set) a missing
+//! engine fails them instead, so they cannot pass by skipping there.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{plan, root};
+use rollback_drill::container::{Engine, LABEL, OWNER};
+use rollback_drill::live::{self, ContainerBackend, LiveOptions};
+use rollback_drill::outcome::{CheckStatus, DrillOutcome};
+use rollback_drill::scenario::{FindingKind, Plan};
+
+/// Container tests share one engine: one at a time keeps wall-clock
+/// timings honest on two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const EXE: &str = env!("CARGO_BIN_EXE_rollback-drill");
+
+/// The engine, or `None` (and a loud message) where there is none.
+fn engine() -> Option<Engine> {
+    match Engine::connect() {
+        Ok(e) => Some(e),
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI must run the container tests for real, but: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: container tests need a Docker engine: {e}");
+            None
+        }
+    }
+}
+
+fn backend() -> Option<Arc<ContainerBackend>> {
+    let engine = engine()?;
+    let image = engine
+        .ensure_image(Path::new(EXE))
+        .expect("the registry image is made");
+    Some(Arc::new(ContainerBackend { engine, image }))
+}
+
+fn fixture(name: &str) -> Plan {
+    let file = root().join("fixtures/container").join(name);
+    plan(&std::fs::read_to_string(&file).expect("fixture"))
+}
+
+fn drill(backend: &Arc<ContainerBackend>, p: &Plan) -> DrillOutcome {
+    let opts = LiveOptions {
+        registry: None,
+        token: None,
+        time_scale: 60.0,
+        server_exe: None,
+        container: Some(Arc::clone(backend)),
+    };
+    live::run(p, &opts).expect("the container drill runs")
+}
+
+fn retries(o: &DrillOutcome) -> usize {
+    o.steps()
+        .iter()
+        .flat_map(|s| s.phases.iter())
+        .filter(|p| p.name == "registry unavailable")
+        .count()
+}
+
+/// Nothing with the harness's label may be left behind.
+fn assert_clean(engine: &Engine) {
+    assert_eq!(
+        engine.labelled().expect("the engine lists"),
+        (0, 0, 0),
+        "containers, networks, volumes labelled {LABEL} were left behind"
+    );
+}
+
+#[test]
+fn a_crashed_registry_restarts_with_every_acknowledged_change() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = backend() else { return };
+    let o = drill(&b, &fixture("registry-crash.yaml"));
+    assert!(o.passed(), "{:#?}", o.checks());
+    assert!(retries(&o) >= 3, "the retries show: {:#?}", o.steps());
+    let restored = o.record.restored.expect("restored");
+    assert!(
+        restored >= 19 * 60_000,
+        "restored at {restored} ms: after the restart at 19m, not before"
+    );
+    // The audit is read from the restarted server: the stage written before
+    // the crash survived it, and the final rollback landed after it.
+    let to: Vec<(f64, &str)> = o.audit.iter().map(|a| (a.at_s, a.to.as_str())).collect();
+    assert!(
+        to.iter()
+            .any(|(at, t)| *at < 13.0 * 60.0 && t.contains("v13 12.5%")),
+        "the first stage, acknowledged before the crash, is still there: {to:?}"
+    );
+    assert!(
+        to.iter()
+            .any(|(at, t)| *at > 19.0 * 60.0 && t.contains("v12 100%")),
+        "the rollback finished after the restart: {to:?}"
+    );
+    assert!(
+        o.findings()
+            .iter()
+            .any(|f| f.kind == FindingKind::RegistryUnavailable)
+    );
+    assert_clean(&b.engine);
+}
+
+#[test]
+fn a_network_partition_shows_the_retries_and_a_longer_restore() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = backend() else { return };
+    let p = fixture("network-partition.yaml");
+    let o = drill(&b, &p);
+    assert!(retries(&o) >= 3, "the retries show: {:#?}", o.steps());
+    // Without the partition the second stage would land after its 5m hold;
+    // with it, not before the network is back at 19m.
+    let decided = o.record.decided.expect("decided");
+    let restore = o.durations().restore.expect("restored");
+    assert!(
+        decided + 5 * 60_000 < 19 * 60_000 && restore * 1000.0 >= (19 * 60_000 - decided) as f64,
+        "restore {restore}s after deciding at {decided} ms: longer than the hold alone"
+    );
+    assert!(o.passed(), "{:#?}", o.checks());
+    assert_clean(&b.engine);
+}
+
+#[test]
+fn a_freeze_that_outlasts_the_target_fails_the_restore_check() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = backend() else { return };
+    let o = drill(&b, &fixture("registry-freeze-outlasts-target.yaml"));
+    let checks = o.checks();
+    let restore = checks
+        .iter()
+        .find(|c| c.name == "restore")
+        .expect("a restore check");
+    assert_eq!(restore.status, CheckStatus::Failed, "{checks:#?}");
+    assert!(
+        restore.message.contains("target 10m"),
+        "{}",
+        restore.message
+    );
+    assert!(
+        retries(&o) >= 2,
+        "calls hung and were retried: {:#?}",
+        o.steps()
+    );
+    assert_clean(&b.engine);
+}
+
+/// A unix-socket proxy in front of the engine that logs every request line.
+struct LoggingProxy {
+    path: PathBuf,
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl LoggingProxy {
+    fn start(upstream: &str) -> LoggingProxy {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).expect("bind the proxy socket");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (upstream, log2) = (upstream.to_string(), Arc::clone(&log));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    continue;
+                };
+                let log = Arc::clone(&log2);
+                let (mut c_read, mut s_write) = (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                // client → engine, logging request lines
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 64 * 1024];
+                    let mut pending = Vec::new();
+                    while let Ok(n) = c_read.read(&mut buf) {
+                        if n == 0 || s_write.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        pending.extend_from_slice(&buf[..n]);
+                        for line in String::from_utf8_lossy(&pending).lines() {
+                            let method = line.split(' ').next().unwrap_or("");
+                            if ["GET", "POST", "PUT", "DELETE", "HEAD"].contains(&method)
+                                && line.ends_with("HTTP/1.1")
+                            {
+                                log.lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(line.into());
+                            }
+                        }
+                        let keep = pending.len().saturating_sub(512);
+                        pending.drain(..keep);
+                    }
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_read, &mut c_write);
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        LoggingProxy {
+            path,
+            log,
+            _dir: dir,
+        }
+    }
+}
+
+fn engine_socket() -> Option<String> {
+    let host = rollback_drill::container::engine_host();
+    host.strip_prefix("unix://").map(str::to_string)
+}
+
+fn run_cli(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(EXE);
+    cmd.args(args).current_dir(root());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+/// `docker images -q` for our repository: the image ids there are.
+fn our_images(engine_sock: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["-H", &format!("unix://{engine_sock}")])
+        .args(["images", "-q", rollback_drill::container::image::REPO])
+        .output()
+        .expect("the docker CLI runs");
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+#[test]
+fn the_image_is_imported_once_reused_after_and_nothing_is_pulled() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(engine) = engine() else { return };
+    let Some(sock) = engine_socket() else {
+        eprintln!("SKIPPED: the engine is not on a unix socket; the proxy test needs one");
+        return;
+    };
+    // A fresh binary (a copy with one byte appended past the ELF image)
+    // gets an image of its own, so this test sees the first import.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = dir.path().join("rollback-drill");
+    let mut bytes = std::fs::read(EXE).expect("the binary");
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_nanos()
+        .to_le_bytes();
+    bytes.extend_from_slice(&stamp);
+    std::fs::write(&exe, &bytes).expect("copy");
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let proxy = LoggingProxy::start(&sock);
+    let host = format!("unix://{}", proxy.path.display());
+    let env = [
+        ("DOCKER_HOST", host.as_str()),
+        ("ROLLBACK_DRILL_CONTAINER_EXE", exe.to_str().expect("utf-8")),
+    ];
+    let reports = tempfile::tempdir().expect("tempdir");
+    let args = [
+        "run",
+        "fixtures/container/registry-crash.yaml",
+        "--backend",
+        "container",
+        "--time-scale",
+        "60",
+        "--report-dir",
+        reports.path().to_str().expect("utf-8"),
+    ];
+    let before = our_images(&sock);
+    let first = run_cli(&args, &env);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(imported,"), "{stderr}");
+    let after_first = our_images(&sock);
+    assert_eq!(after_first.len(), before.len() + 1, "one new image");
+    let second = run_cli(&args, &env);
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(reused,"), "{stderr}");
+    assert_eq!(
+        our_images(&sock),
+        after_first,
+        "the second run made no image"
+    );
+    let log = proxy.log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("/images/create?") && l.contains("fromSrc=-")),
+        "the import went through the proxy: {log:#?}"
+    );
+    let registry_contact: Vec<_> = log
+        .iter()
+        .filter(|l| {
+            l.contains("fromImage=")
+                || l.contains("/push")
+                || l.contains("/distribution/")
+                || l.contains("/auth")
+                || l.contains("/images/search")
+        })
+        .collect();
+    assert!(
+        registry_contact.is_empty(),
+        "requests that contact an image registry: {registry_contact:?}"
+    );
+    // Remove this test's image: it is of no use to anyone else.
+    let mine: Vec<_> = after_first.iter().filter(|i| !before.contains(i)).collect();
+    for id in mine {
+        let _ = Command::new("docker")
+            .args(["-H", &format!("unix://{sock}"), "rmi", "-f", id])
+            .output();
+    }
+    assert_clean(&engine);
+}
+
+#[test]
+fn a_static_build_makes_a_one_file_image() {
+    let fs = rollback_drill::container::image::rootfs(Path::new(EXE)).expect("rootfs");
+    if fs.is_static {
+        assert_eq!(fs.files, vec!["/rollback-drill".to_string()]);
+    } else {
+        // Dynamic builds carry their loader and libraries; CI builds static.
+        assert!(fs.files.len() > 1, "{:?}", fs.files);
+        assert!(
+            fs.files.iter().any(|f| f.contains("libc.so")),
+            "{:?}",
+            fs.files
+        );
+        if std::env::var_os("CI").is_some() {
+            panic!("CI builds the static binary (crt-static), but {EXE} is dynamic");
+        }
+        eprintln!("NOTE: {EXE} is a dynamic build; the one-file image is checked in CI");
+    }
+}
+
+#[test]
+fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_left_alone() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(engine) = engine() else { return };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    // 4194305 is above any PID the kernel hands out: that run is gone.
+    let dead = format!("{OWNER}={host}:4194305");
+    let suffix = std::process::id();
+    let docker = |args: &[&str]| {
+        let out = Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (net, vol) = (
+        format!("rd-leftover-net-{suffix}"),
+        format!("rd-leftover-vol-{suffix}"),
+    );
+    docker(&[
+        "network",
+        "create",
+        "--label",
+        &format!("{LABEL}=true"),
+        "--label",
+        &dead,
+        &net,
+    ]);
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("{LABEL}=true"),
+        "--label",
+        &dead,
+        &vol,
+    ]);
+    // And one owned by another host, which must stay.
+    let other = format!("rd-other-host-vol-{suffix}");
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("{LABEL}=true"),
+        "--label",
+        &format!("{OWNER}=another-host:1"),
+        &other,
+    ]);
+    let swept = engine.sweep_leftovers().expect("sweep");
+    assert!(swept.networks >= 1 && swept.volumes >= 1, "{swept:?}");
+    let (_, n, v) = engine.labelled().expect("list");
+    assert_eq!((n, v), (0, 1), "only the other host's volume is left");
+    docker(&["volume", "rm", &other]);
+    assert_clean(&engine);
+}
+
+/// A fake engine on a unix socket that answers every request with `body`.
+fn fake_engine(dir: &Path, body: &'static str) -> PathBuf {
+    let path = dir.join("fake-docker.sock");
+    let listener = UnixListener::bind(&path).expect("bind");
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut reader = BufReader::new(s.try_clone().expect("clone"));
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.24\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    path
+}
+
+#[test]
+fn no_engine_or_an_old_one_is_an_environment_error() {
+    let args = [
+        "run",
+        "fixtures/container/registry-crash.yaml",
+        "--backend",
+        "container",
+        "--report-dir",
+        "/tmp/rollback-drill-no-engine",
+    ];
+    let out = run_cli(&args, &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no Docker engine at unix:///nonexistent/docker.sock")
+            && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = fake_engine(
+        dir.path(),
+        r#"{"Version":"1.12.6","ApiVersion":"1.24","MinAPIVersion":"1.12","Os":"linux","Arch":"amd64"}"#,
+    );
+    let host = format!("unix://{}", sock.display());
+    let out = run_cli(&args, &[("DOCKER_HOST", &host)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("speaks API 1.24") && stderr.contains("needs 1.41 or newer"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_writes_the_reports_so_far_and_cleans_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(engine) = engine() else { return };
+    let reports = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(EXE)
+        .args([
+            "run",
+            "fixtures/container/registry-freeze-outlasts-target.yaml",
+            "fixtures/container/registry-crash.yaml",
+            "--backend",
+            "container",
+            "--time-scale",
+            "60",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Wait until its first registry container runs.
+    let start = Instant::now();
+    while engine.labelled().expect("list").0 == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no container came up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let results: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(reports.path().join("results.json")).expect("results.json written"),
+    )
+    .expect("JSON");
+    let drills = results["scenarios"].as_array().expect("scenarios");
+    assert_eq!(
+        drills.len(),
+        1,
+        "the interrupted drill only; the next never started"
+    );
+    assert_eq!(drills[0]["live"]["interrupted"], true);
+    assert!(reports.path().join("junit.xml").is_file());
+    assert_clean(&engine);
+}
