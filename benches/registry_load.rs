@@ -105,7 +105,7 @@ fn main() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let status = if (n + i as u64) % 10 == 0 {
+                let status = if (n + i as u64).is_multiple_of(10) {
                     c.call("GET", "/api/routes/r", Some("view"), "")
                 } else {
                     c.call(

@@ -116,7 +116,7 @@ enum OwnServer<'a> {
         _running: crate::server::Running,
         _state: tempfile::TempDir,
     },
-    Container(crate::container::RegistryContainer<'a>),
+    Container(Box<crate::container::RegistryContainer<'a>>),
 }
 
 impl Drop for OwnServer<'_> {
@@ -252,7 +252,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
                 .start_registry(&backend.image, &format!("{LEAD_TOKEN}: platform_lead\n"))?;
             let url = c.url.clone();
             (
-                Some(OwnServer::Container(c)),
+                Some(OwnServer::Container(Box::new(c))),
                 url,
                 Some(LEAD_TOKEN.to_string()),
             )
