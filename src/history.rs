@@ -68,7 +68,11 @@ pub fn append(
     at: &str,
 ) -> std::io::Result<()> {
     let mut text = String::new();
-    for o in outcomes.iter().filter(|o| o.ran) {
+    // An interrupted drill measured too little to count as a run.
+    for o in outcomes
+        .iter()
+        .filter(|o| o.ran && !o.live.is_some_and(|l| l.interrupted))
+    {
         text.push_str(&line(o, version, at));
         text.push('\n');
     }

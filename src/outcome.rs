@@ -237,6 +237,18 @@ impl DrillOutcome {
             self.check_verify(),
             self.check_procedure(),
         ];
+        if self.live.is_some_and(|l| l.interrupted) {
+            checks.push(Check::new(
+                "interrupted",
+                CheckStatus::Failed,
+                Some(self.ended as f64 / 1000.0),
+                None,
+                format!(
+                    "Ctrl-C stopped the drill at {}: what it measured is incomplete",
+                    Dur(self.ended)
+                ),
+            ));
+        }
         checks.push(self.check_drift(&checks));
         let others_passed = checks.iter().all(|c| c.passed);
         checks.push(self.check_expectation(others_passed));

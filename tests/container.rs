@@ -530,6 +530,20 @@ fn ctrl_c_writes_the_reports_so_far_and_cleans_up() {
         "the interrupted drill only; the next never started"
     );
     assert_eq!(drills[0]["live"]["interrupted"], true);
+    assert!(
+        drills[0]["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .any(|c| c["name"] == "interrupted" && c["passed"] == false),
+        "{:#}",
+        drills[0]["checks"]
+    );
+    let history = std::fs::read_to_string(reports.path().join("history.jsonl")).unwrap_or_default();
+    assert!(
+        history.is_empty(),
+        "an interrupted drill is not history: {history}"
+    );
     assert!(reports.path().join("junit.xml").is_file());
     assert_clean(&engine);
 }
