@@ -124,6 +124,43 @@ fn registry_outage_retries_show_in_the_step_timeline_and_the_rollback_still_rest
     assert!(o.passed(), "{:#?}", o.checks());
 }
 
+/// A frozen or cut-off registry never answers: each attempt waits for the
+/// client's 10s timeout before its backoff, so attempts are 11s, 12s, 14s …
+/// apart; a crashed one refuses at once, like an outage, and comes back
+/// after `restart_after`.
+#[test]
+fn freeze_and_partition_cost_a_timeout_per_attempt_and_a_crash_restarts() {
+    for name in ["registry-freeze.yaml", "network-partition.yaml"] {
+        let o = sim::run(&fixture(name));
+        let retries: Vec<_> = o
+            .steps()
+            .iter()
+            .flat_map(|s| s.phases.iter())
+            .filter(|p| p.name == "registry unavailable")
+            .collect();
+        assert!(retries.len() >= 4, "{name}: {retries:#?}");
+        let spans: Vec<f64> = retries
+            .iter()
+            .map(|p| p.end_s.unwrap() - p.start_s)
+            .collect();
+        assert_eq!(&spans[..4], &[11.0, 12.0, 14.0, 18.0], "{name}");
+        assert!(
+            retries[0].detail.contains("timed out after 10s"),
+            "{name}: {}",
+            retries[0].detail
+        );
+        assert!(o.record.restored.unwrap() >= 20 * 60 * 1000, "{name}");
+        assert!(o.passed(), "{name}: {:#?}", o.checks());
+    }
+    let crash = sim::run(&fixture("registry-crash.yaml"));
+    let outage = sim::run(&fixture("registry-outage.yaml"));
+    assert_eq!(
+        crash.record.restored, outage.record.restored,
+        "down for the same 5 minutes, refusing at once: the same restore"
+    );
+    assert!(crash.passed(), "{:#?}", crash.checks());
+}
+
 /// Faults that only cost time: the measured time is longer by the injected
 /// amount than the same drill without the fault.
 #[test]
