@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::prometheus::{self, PromError};
 use super::{Http, LiveError};
-use crate::drill::{PageOutcome, Staging, WriteAck};
-use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan};
+use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
+use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
 use crate::sim::registry::{AuditEntry, RegistryError};
 use crate::sim::traffic::{self, Observation, Series, TICK_MS, observe};
 use crate::timeline::{Counts, Timeline};
@@ -256,6 +257,7 @@ impl<'p> LivePort<'p> {
             let (from, to) = traffic::tick_range(now.saturating_sub(window), now);
             self.baseline = Some(observe(rec.series.values(), from, to));
             drop(rec);
+            self.baseline_from_prometheus()?;
             let body = json!({"route": rel.route, "version": rel.version}).to_string();
             self.must("POST", "/api/versions", Some(&body), "adding the release")?;
         }
@@ -314,6 +316,101 @@ impl<'p> LivePort<'p> {
     }
 }
 
+/// Metrics a scenario maps to Prometheus (`metrics.prometheus`).
+impl LivePort<'_> {
+    /// One metric of one version, converted to the drill's units
+    /// (latencies from seconds to milliseconds).
+    fn prom_metric(
+        &self,
+        metric: VerifyMetric,
+        route: &str,
+        version: &str,
+    ) -> Option<(Result<f64, PromError>, String)> {
+        let p = self.plan.metrics.as_ref()?;
+        let q = p.query(metric)?;
+        let filled = prometheus::fill(q, version, route, self.plan.policy.window, self.scale);
+        let value = prometheus::query(&p.url, &p.headers, &filled).map(|v| match metric {
+            VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => v * 1000.0,
+            VerifyMetric::ErrorRate | VerifyMetric::Quality => v,
+        });
+        Some((value, filled))
+    }
+
+    fn prom_error(&self, query: &str, e: &PromError) -> LiveError {
+        LiveError::Prometheus {
+            url: self
+                .plan
+                .metrics
+                .as_ref()
+                .map(|p| p.url.to_string())
+                .unwrap_or_default(),
+            message: format!("`{query}`: {e}"),
+        }
+    }
+
+    /// Before the drill: every query runs once against the stable version;
+    /// no answer or a refused query stops the drill (no data yet is fine).
+    pub fn check_prometheus(&self) -> Result<(), LiveError> {
+        let Some(p) = &self.plan.metrics else {
+            return Ok(());
+        };
+        let stable = self.stable_version();
+        for (metric, _) in &p.queries {
+            if let Some((Err(e), q)) = self.prom_metric(*metric, &self.plan.release.route, &stable)
+                && !matches!(e, PromError::NoValue(_))
+            {
+                return Err(self.prom_error(&q, &e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The version that serves most of the release's route before it.
+    fn stable_version(&self) -> String {
+        self.plan
+            .registry
+            .routes
+            .iter()
+            .find(|r| r.name == self.plan.release.route)
+            .and_then(|r| {
+                r.candidates
+                    .iter()
+                    .max_by(|a, b| a.weight.total_cmp(&b.weight))
+            })
+            .map(|c| c.version.clone())
+            .unwrap_or_default()
+    }
+
+    /// At the release, the baseline of every mapped metric is read the way
+    /// the release's values will be: from Prometheus.
+    fn baseline_from_prometheus(&mut self) -> Result<(), LiveError> {
+        let Some(p) = &self.plan.metrics else {
+            return Ok(());
+        };
+        let stable = self.stable_version();
+        let mut base = self.baseline.unwrap_or_default();
+        for (metric, _) in &p.queries {
+            let Some((value, q)) = self.prom_metric(*metric, &self.plan.release.route, &stable)
+            else {
+                continue;
+            };
+            let v = value.map_err(|e| self.prom_error(&q, &e))?;
+            set_metric(&mut base, *metric, v);
+        }
+        self.baseline = Some(base);
+        Ok(())
+    }
+}
+
+fn set_metric(obs: &mut Observation, metric: VerifyMetric, v: f64) {
+    match metric {
+        VerifyMetric::ErrorRate => obs.error_rate = v,
+        VerifyMetric::Quality => obs.quality = v,
+        VerifyMetric::LatencyP50 => obs.p50_ms = v,
+        VerifyMetric::LatencyP99 => obs.p99_ms = v,
+    }
+}
+
 /// `Staging` needs `&self` for reads; the HTTP connection needs `&mut`.
 /// Reads go through a short-lived connection of their own.
 impl LivePort<'_> {
@@ -332,12 +429,25 @@ impl LivePort<'_> {
 }
 
 impl Staging for LivePort<'_> {
-    fn version_metrics(&self, now: u64, _route: &str, version: &str, window: Dur) -> Observation {
+    fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
-        rec.series
+        let mut obs = rec
+            .series
             .get(version)
-            .map_or_else(Observation::default, |s| observe([s], from, to))
+            .map_or_else(Observation::default, |s| observe([s], from, to));
+        drop(rec);
+        // Mapped metrics come from Prometheus; one it cannot give leaves
+        // the policy blind for this evaluation (a metrics gap), never a
+        // silent fallback to another source.
+        for metric in VerifyMetric::ALL {
+            match self.prom_metric(*metric, route, version) {
+                Some((Ok(v), _)) => set_metric(&mut obs, *metric, v),
+                Some((Err(_), _)) => obs.missing = true,
+                None => {}
+            }
+        }
+        obs
     }
 
     fn route_metrics(&self, now: u64, _route: &str, since: u64) -> Observation {
@@ -436,6 +546,52 @@ impl Staging for LivePort<'_> {
             }
         }
         observe([&series], 0, 1)
+    }
+
+    fn runs_live_steps(&self) -> bool {
+        true
+    }
+
+    fn team_call(&mut self, now: u64, step: &Step) -> TeamReply {
+        let (ok, detail) = match step {
+            Step::Http(call) => super::team::http(call),
+            Step::Exec(call) => {
+                let wall =
+                    std::time::Duration::from_secs_f64(call.timeout.0 as f64 / 1000.0 / self.scale);
+                super::team::exec(call, wall, self.scale)
+            }
+            other => (false, format!("`{}` is not a call", other.name())),
+        };
+        TeamReply {
+            ok,
+            detail,
+            took: Dur(self.now_ms().saturating_sub(now)),
+        }
+    }
+
+    fn promql(&mut self, _now: u64, wait: &WaitFor) -> Result<f64, String> {
+        prometheus::query(&wait.url, &wait.headers, &wait.query)
+            .map_err(|e| format!("Prometheus {}: {e}", wait.url))
+    }
+
+    fn external_metric(
+        &self,
+        _now: u64,
+        metric: VerifyMetric,
+        route: &str,
+        version: &str,
+    ) -> Option<ExternalMetric> {
+        let (value, query) = self.prom_metric(metric, route, version)?;
+        let url = self
+            .plan
+            .metrics
+            .as_ref()
+            .map(|p| p.url.to_string())
+            .unwrap_or_default();
+        Some(ExternalMetric {
+            value: value.map_err(|e| format!("Prometheus {url}: {e}")),
+            query,
+        })
     }
 
     fn share_slower_than(

@@ -56,10 +56,7 @@ pub struct EnvRef {
 impl Plan {
     /// The variables a live run needs that `lookup` does not have, as
     /// diagnostics naming file, line and variable.
-    pub fn missing_env(
-        &self,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Vec<super::Diagnostic> {
+    pub fn missing_env(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<super::Diagnostic> {
         self.env_refs
             .iter()
             .filter(|r| lookup(&r.name).is_none())
