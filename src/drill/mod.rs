@@ -128,6 +128,11 @@ pub trait Staging {
     fn promql(&mut self, _now: u64, _wait: &WaitFor) -> Result<f64, String> {
         Err("no Prometheus in a simulated drill".into())
     }
+    /// Where `metric` is read when not from the drill's own traffic, e.g.
+    /// `Prometheus http://prometheus:9090`.
+    fn metric_source(&self, _metric: VerifyMetric) -> Option<String> {
+        None
+    }
     /// `metric` of `version` from an external source, if the scenario maps
     /// it to one (`metrics.prometheus`); `None`: the drill's own traffic.
     fn external_metric(

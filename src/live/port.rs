@@ -574,6 +574,12 @@ impl Staging for LivePort<'_> {
             .map_err(|e| format!("Prometheus {}: {e}", wait.url))
     }
 
+    fn metric_source(&self, metric: VerifyMetric) -> Option<String> {
+        let p = self.plan.metrics.as_ref()?;
+        p.query(metric)?;
+        Some(format!("Prometheus {}", p.url))
+    }
+
     fn external_metric(
         &self,
         _now: u64,

@@ -191,3 +191,14 @@ impl HttpMethod {
         }
     }
 }
+
+impl TriggerMetric {
+    /// The version metric a trigger is computed from.
+    pub fn underlying(self) -> VerifyMetric {
+        match self {
+            TriggerMetric::ErrorRate => VerifyMetric::ErrorRate,
+            TriggerMetric::QualityDrop => VerifyMetric::Quality,
+            TriggerMetric::LatencyP99Increase => VerifyMetric::LatencyP99,
+        }
+    }
+}
