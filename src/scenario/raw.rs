@@ -337,7 +337,9 @@ pub struct RawExec {
 pub struct RawWaitFor {
     pub prometheus: RawPromQuery,
     /// A number, or a percentage such as `1%` (= 0.01).
+    #[schemars(schema_with = "number_or_text")]
     pub below: Option<String>,
+    #[schemars(schema_with = "number_or_text")]
     pub above: Option<String>,
     /// Give up after this long. Default 5m.
     pub within: Option<Dur>,
@@ -373,6 +375,10 @@ pub struct RawPrometheus {
     /// `latency_p99`), with `{version}` (required), `{route}` and `{window}`
     /// filled in. Rates are fractions, latencies seconds.
     pub queries: BTreeMap<VerifyMetric, String>,
+}
+
+fn number_or_text(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["number", "string", "null"]})
 }
 
 /// One status or a list of them, e.g. `200` or `[200, 202]`.
