@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::request::{self, Request, encode};
 use super::team::expand_headers;
-use crate::scenario::{Dur, Template, redact};
+use crate::scenario::{Dur, Template, hide_host, redact};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -81,7 +81,7 @@ pub fn query(
         body: None,
         timeout: TIMEOUT,
     })
-    .map_err(|e| PromError::Unreachable(clean(e)))?;
+    .map_err(|e| PromError::Unreachable(clean(hide_host(&e, url, &base))))?;
     let v: Value = serde_json::from_str(&reply.body).map_err(|_| {
         PromError::Unreachable(clean(format!(
             "HTTP {} with a body that is not Prometheus JSON",

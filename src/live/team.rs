@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::request::{self, Request};
-use crate::scenario::{ExecCall, HttpCall, Template, redact};
+use crate::scenario::{ExecCall, HttpCall, Template, hide_host, redact};
 
 /// How long an `http` step waits for an answer, in wall time.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,7 +81,10 @@ pub fn http(call: &HttpCall) -> (bool, String) {
         timeout: HTTP_TIMEOUT,
     });
     let (ok, message) = match reply {
-        Err(e) => (false, format!("{what} failed: {e}")),
+        Err(e) => (
+            false,
+            format!("{what} failed: {}", hide_host(&e, &call.url, &url)),
+        ),
         Ok(r) => {
             let ok = if call.expect_status.is_empty() {
                 (200..300).contains(&r.status)

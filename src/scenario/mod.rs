@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use plan::*;
-pub use template::{Template, redact};
+pub use template::{Template, hide_host, redact};
 pub use units::{Dur, Percent, Ratio};
 pub use vocab::*;
 

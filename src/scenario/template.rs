@@ -164,6 +164,23 @@ pub fn redact(text: &str, names: &[&str]) -> String {
     out
 }
 
+/// A connection error names the host it tried; when that host came from
+/// a variable, name the URL as written instead.
+pub fn hide_host(message: &str, url: &Template, expanded: &str) -> String {
+    if url.env_names().is_empty() {
+        return message.to_string();
+    }
+    let host = expanded
+        .strip_prefix("http://")
+        .and_then(|r| r.split(['/', '?']).next())
+        .unwrap_or("");
+    if host.is_empty() {
+        message.to_string()
+    } else {
+        message.replace(host, url.raw())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
