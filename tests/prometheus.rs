@@ -310,3 +310,55 @@ fn an_unreachable_prometheus_is_an_environment_error_naming_it() {
     );
     assert!(!stderr.contains(&nowhere[7..]), "{stderr}");
 }
+
+#[test]
+fn verify_never_passes_on_a_value_prometheus_does_not_have() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    if !prometheus_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    let prom = Prometheus::start(dir.path(), &reg.addr);
+    // The query selects nothing for the rollback target v12: detection on
+    // v13 works, verify has no value to judge and must not pass, although
+    // the drill's own traffic shows v12 healthy.
+    let scenario = dir.path().join("blind.yaml");
+    std::fs::write(
+        &scenario,
+        MARKED
+            .replace("live-prometheus-marked", "live-prometheus-blind")
+            .replace(
+                r#"{version="{version}"}[{window}])) + 0.1"#,
+                r#"{version="{version}"}[{window}]))"#,
+            )
+            .replace(
+                r#"rollback_drill_errors_total{version="{version}"}"#,
+                r#"rollback_drill_errors_total{version="{version}",version!="v12"}"#,
+            )
+            .replace("error_rate: 3%", "error_rate: 12%")
+            .replace(
+                "below: 12%, every: 5s, within: 10m",
+                "below: 2%, every: 5s, within: 2m",
+            ),
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let out = run_live(&scenario, &reg, &prom, &reports);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = report(&reports, "live-prometheus-blind");
+    assert_eq!(out.status.code(), Some(1), "{doc:#}");
+    assert!(doc["durations"]["restore"].is_number(), "it did roll back");
+    assert!(doc["timeline"]["verified"].is_null());
+    let verify = step(&doc, "verify");
+    assert_eq!(verify["status"], "failed");
+    assert_eq!(
+        verify["detail"],
+        "not recovered within 2m: Prometheus gave no error_rate for v12: Prometheus ${PROMETHEUS_URL}: no sample (no data yet?)"
+    );
+}

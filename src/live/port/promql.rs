@@ -73,21 +73,25 @@ impl LivePort<'_> {
             .unwrap_or_default()
     }
 
-    /// At the release, the baseline of every mapped metric is read the way
-    /// the release's values will be: from Prometheus.
+    /// At the release, the baseline of every mapped relative metric is read
+    /// the way the release's values will be: from Prometheus. No value for
+    /// it stops the drill (exit 3): comparing against a baseline from
+    /// another source would be meaningless.
     pub(super) fn baseline_from_prometheus(&mut self) -> Result<(), LiveError> {
         let Some(p) = &self.plan.metrics else {
             return Ok(());
         };
         let stable = self.stable_version();
         let mut base = self.baseline.unwrap_or_default();
-        for (metric, _) in &p.queries {
-            let Some((value, q)) = self.prom_metric(*metric, &self.plan.release.route, &stable)
+        // Only the relative metrics (quality_drop, latency_p99_increase and
+        // the new_version limits) compare with the baseline.
+        for metric in [VerifyMetric::Quality, VerifyMetric::LatencyP99] {
+            let Some((value, q)) = self.prom_metric(metric, &self.plan.release.route, &stable)
             else {
                 continue;
             };
             let v = value.map_err(|e| self.prom_error(&q, &e))?;
-            set_metric(&mut base, *metric, v);
+            set_metric(&mut base, metric, v);
         }
         self.baseline = Some(base);
         Ok(())
