@@ -78,9 +78,9 @@ impl LivePort<'_> {
     /// it stops the drill (exit 3): comparing against a baseline from
     /// another source would be meaningless.
     pub(super) fn baseline_from_prometheus(&mut self) -> Result<(), LiveError> {
-        let Some(p) = &self.plan.metrics else {
+        if self.plan.metrics.is_none() {
             return Ok(());
-        };
+        }
         let stable = self.stable_version();
         let mut base = self.baseline.unwrap_or_default();
         // Only the relative metrics (quality_drop, latency_p99_increase and
