@@ -470,9 +470,12 @@ impl Staging for LivePort<'_> {
             }
             other => (false, format!("`{}` is not a call", other.name())),
         };
+        // Any secret of the scenario, not only the step's own, is put back
+        // as `${NAME}` (a command may print what another step sent).
+        let names: Vec<&str> = self.plan.env_refs.iter().map(|r| r.name.as_str()).collect();
         TeamReply {
             ok,
-            detail,
+            detail: crate::scenario::redact(&detail, &names),
             took: Dur(self.now_ms().saturating_sub(now)),
         }
     }
