@@ -136,7 +136,7 @@ fn http_and_exec_steps_run_for_real_and_a_failing_command_fails_the_drill() {
       headers: {Authorization: "Bearer ${REG_TOKEN}"}
       expect_status: [404]
   - exec: {command: 'echo "using ${TEAM_SECRET}" >&2; test "$TEAM_SECRET" = team-secret-91d7e2', timeout: 1m}
-  - exec: {command: 'echo "gateway refused ${TEAM_SECRET}" >&2; exit 7', timeout: 1m}
+  - exec: {command: 'echo "gateway refused ${TEAM_SECRET} for $REG_TOKEN" >&2; exit 7', timeout: 1m}
   - postmortem: {}
 "#;
     let file = write_drill(dir.path(), "team-http-exec", steps_yaml);
@@ -173,10 +173,11 @@ fn http_and_exec_steps_run_for_real_and_a_failing_command_fails_the_drill() {
     assert_eq!(s[4].2, "GET ${REG_URL}/api/routes/no-such-route → 404");
     // The shell saw the secret (the `test` passed) …
     assert!(s[5].2.ends_with("exited 0"), "{}", s[5].2);
-    // … and the failure quotes stderr with the secret put back as `${…}`.
+    // … and the failure quotes stderr with every secret of the scenario
+    // put back as `${…}` (REG_TOKEN is another step's).
     assert_eq!(
         s[6].2,
-        "`echo \"gateway refused ${TEAM_SECRET}\" >&2; exit 7` exited with 7; stderr: gateway refused ${TEAM_SECRET}"
+        "`echo \"gateway refused ${TEAM_SECRET} for $REG_TOKEN\" >&2; exit 7` exited with 7; stderr: gateway refused ${TEAM_SECRET} for ${REG_TOKEN}"
     );
     let procedure = doc["checks"]
         .as_array()
