@@ -359,6 +359,6 @@ fn verify_never_passes_on_a_value_prometheus_does_not_have() {
     assert_eq!(verify["status"], "failed");
     assert_eq!(
         verify["detail"],
-        "not recovered within 2m: Prometheus gave no error_rate for v12: Prometheus ${PROMETHEUS_URL}: no sample (no data yet?)"
+        "not recovered within 2m: no error_rate of v12 from Prometheus ${PROMETHEUS_URL}: no sample (no data yet?)"
     );
 }

@@ -80,7 +80,7 @@ impl<'p> Procedure<'p> {
                     format_metric(metric, v)
                 ),
             )),
-            Err(e) => Err(format!("Prometheus gave no {metric} for {version}: {e}")),
+            Err(e) => Err(format!("no {metric} of {version} from {e}")),
         })
     }
 }
