@@ -250,3 +250,198 @@ impl Checker<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path as FsPath;
+
+    use crate::scenario::plan::{Bound, Step};
+    use crate::scenario::vocab::{HttpMethod, VerifyMetric};
+    use crate::scenario::{Diagnostic, Plan, load_str};
+
+    const BASE: &str = "name: t
+change: prompt
+duration: 1h
+registry:
+  routes:
+    r:
+      candidates:
+        - {id: p:v1, version_pin: v1, weight: 100}
+traffic:
+  rps: 10
+  behaviour:
+    v1: {error_rate: 1%, latency: {p50: 1s, p99: 2s}, quality: 90%}
+release: {route: r, version: v2, at: 10m}
+";
+
+    fn load(extra: &str) -> Result<Plan, Vec<Diagnostic>> {
+        load_str(&format!("{BASE}{extra}"), FsPath::new("t.yaml"))
+    }
+
+    fn steps(procedure: &str) -> Vec<Step> {
+        let plan = load(&format!(
+            "procedure:\n  - execute: {{mechanism: route_weight}}\n{procedure}"
+        ))
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+        plan.procedure.into_iter().skip(1).collect()
+    }
+
+    fn errors(extra: &str) -> Vec<(usize, String, String)> {
+        load(extra)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|d| (d.line, d.path, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn steps_parse_with_their_defaults() {
+        let s = steps(
+            "  - http: {url: 'http://h/x'}
+  - http: {method: POST, url: '${U}/y', body: '{}', expect_status: 202, headers: {A: 'B ${T}'}}
+  - http: {url: 'http://h', expect_status: [200, 204]}
+  - exec: {command: 'true'}
+  - wait_for: {prometheus: {url: 'http://p:9090', query: 'up'}, above: 1%, every: 1s, within: 1m}
+  - wait_for: {prometheus: {url: 'http://p:9090', query: 'up'}, below: 0.5}
+",
+        );
+        let [
+            Step::Http(a),
+            Step::Http(b),
+            Step::Http(c),
+            Step::Exec(e),
+            Step::WaitFor(w),
+            Step::WaitFor(w2),
+        ] = &s[..]
+        else {
+            panic!("{s:#?}")
+        };
+        assert_eq!(
+            (a.method, a.expect_status.as_slice()),
+            (HttpMethod::Get, &[][..])
+        );
+        assert_eq!(
+            (b.method, b.expect_status.as_slice()),
+            (HttpMethod::Post, &[202][..])
+        );
+        assert_eq!(b.url.raw(), "${U}/y");
+        assert_eq!(b.headers[0].1.env_names(), ["T"]);
+        assert_eq!(c.expect_status, [200, 204]);
+        assert_eq!(e.timeout.to_string(), "5m");
+        assert_eq!((w.bound, w.limit), (Bound::Above, 0.01));
+        assert_eq!(
+            (w2.bound, w2.limit, w2.every.to_string()),
+            (Bound::Below, 0.5, "5s".into())
+        );
+    }
+
+    #[test]
+    fn secrets_are_located_for_the_unset_variable_error() {
+        let plan = load(
+            "metrics:
+  prometheus:
+    url: ${PROM}
+    queries: {latency_p99: 'histogram_quantile(0.99, x{version=\"{version}\"})'}
+procedure:
+  - execute: {mechanism: route_weight}
+  - exec: {command: 'echo ${A} ${B} ${A}'}
+  - wait_for: {prometheus: {query: up}, below: 1}
+",
+        )
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+        let refs: Vec<(&str, usize, &str)> = plan
+            .env_refs
+            .iter()
+            .map(|r| (r.name.as_str(), r.line, r.path.as_str()))
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                ("PROM", 16, "metrics.prometheus.url"),
+                ("A", 20, "procedure[1].exec.command"),
+                ("B", 20, "procedure[1].exec.command"),
+            ]
+        );
+        let m = plan.metrics.as_ref().unwrap();
+        assert!(m.query(VerifyMetric::LatencyP99).is_some());
+        // wait_for without a url asks the scenario's Prometheus.
+        let Step::WaitFor(w) = &plan.procedure[2] else {
+            panic!()
+        };
+        assert_eq!(w.url.raw(), "${PROM}");
+        let missing = plan.missing_env(|n| (n == "A").then(|| "x".to_string()));
+        let names: Vec<&str> = missing.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "environment variable `PROM` is not set",
+                "environment variable `B` is not set"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_line() {
+        let found = errors(
+            "metrics:
+  prometheus:
+    url: 'ftp://p'
+    queries: {}
+procedure:
+  - execute: {mechanism: route_weight}
+  - http: {url: 'http://h', headers: {'Bad Name': x}, expect_status: [99]}
+  - exec: {command: ' ', timeout: 1s}
+  - exec: {command: 'x', timeout: 0s}
+  - wait_for: {prometheus: {url: 'http://p', query: up}, below: lots}
+  - wait_for: {prometheus: {url: 'http://p', query: up}, below: 1, above: 2}
+  - wait_for: {prometheus: {url: 'http://p', query: ''}, below: 1}
+  - wait_for: {prometheus: {url: 'http://p', query: up}, below: 1, every: 2m, within: 1m}
+",
+        );
+        let want = [
+            (
+                16,
+                "metrics.prometheus.url",
+                "`ftp://p` is not an http:// URL",
+            ),
+            (
+                17,
+                "metrics.prometheus.queries",
+                "no queries: nothing would be read from Prometheus",
+            ),
+            (
+                20,
+                "procedure[1].http.headers.Bad Name",
+                "`Bad Name` is not an HTTP header name",
+            ),
+            (
+                20,
+                "procedure[1].http.expect_status",
+                "99 is not an HTTP status",
+            ),
+            (21, "procedure[2].exec.command", "the command is empty"),
+            (22, "procedure[3].exec.timeout", "timeout is 0s"),
+            (23, "procedure[4].wait_for.below", "`lots` is not a number"),
+            (
+                24,
+                "procedure[5].wait_for",
+                "wait_for needs exactly one of `below` and `above`",
+            ),
+            (
+                25,
+                "procedure[6].wait_for.prometheus.query",
+                "the query is empty",
+            ),
+            (
+                26,
+                "procedure[7].wait_for.every",
+                "wait_for polls every 2m within 1m",
+            ),
+        ];
+        let want: Vec<(usize, String, String)> = want
+            .iter()
+            .map(|(l, p, m)| (*l, p.to_string(), m.to_string()))
+            .collect();
+        assert_eq!(found, want);
+    }
+}
