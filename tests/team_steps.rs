@@ -318,3 +318,30 @@ fn simulated_drills_skip_live_only_steps_and_stay_deterministic() {
         "{procedure:?}"
     );
 }
+
+#[test]
+fn the_schema_describes_the_live_steps_and_metrics() {
+    let out = common::bin(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(schema["properties"]["metrics"].is_object(), "metrics");
+    let steps: Vec<String> = schema["$defs"]["RawStep"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["required"].as_array().cloned().unwrap_or_default())
+        .map(|n| n.as_str().unwrap().to_string())
+        .collect();
+    for step in ["http", "exec", "wait_for"] {
+        assert!(steps.iter().any(|s| s == step), "{step} in {steps:?}");
+    }
+    let http = &schema["$defs"]["RawHttp"]["properties"];
+    assert_eq!(
+        http["expect_status"]["anyOf"][0]["$ref"],
+        "#/$defs/StatusList"
+    );
+    let queries = &schema["$defs"]["RawPrometheus"]["properties"]["queries"]["properties"];
+    for metric in ["error_rate", "quality", "latency_p50", "latency_p99"] {
+        assert!(queries[metric].is_object(), "{metric}");
+    }
+}
