@@ -345,3 +345,25 @@ fn the_schema_describes_the_live_steps_and_metrics() {
         assert!(queries[metric].is_object(), "{metric}");
     }
 }
+
+#[test]
+fn an_exec_step_does_not_wait_for_what_it_leaves_running() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    // The background sleep holds stderr open for 40 s of wall time (40
+    // scenario minutes, past the drill's 30m): waiting for it would leave the
+    // postmortem step not run.
+    let file = write_drill(
+        dir.path(),
+        "team-exec-background",
+        "  - exec: {command: 'sleep 40 & echo started >&2', timeout: 1m}\n  - postmortem: {}\n",
+    );
+    let reports = dir.path().join("reports");
+    let out = run_live(&file, &reg, &reports);
+    let doc = report(&reports, "team-exec-background");
+    assert_eq!(out.status.code(), Some(0), "{doc:#}");
+    let s = steps(&doc);
+    assert_eq!(s[2].1, "succeeded", "{s:?}");
+    assert_eq!(s[3].1, "succeeded", "{s:?}");
+}

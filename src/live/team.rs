@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::request::{self, Request};
@@ -136,12 +137,29 @@ pub fn exec(call: &ExecCall, wall_timeout: Duration, time_scale: f64) -> (bool, 
         Ok(c) => c,
         Err(e) => return (false, format!("{shown} could not start: {e}")),
     };
+    // stderr is read on its own thread into a shared buffer: a command that
+    // leaves something running in the background keeps the pipe open, and
+    // the step must not wait for that.
     let mut stderr = child.stderr.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        let _ = stderr.read_to_end(&mut all);
-        String::from_utf8_lossy(&all).into_owned()
-    });
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    {
+        let collected = Arc::clone(&collected);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut all = collected.lock().unwrap_or_else(|p| p.into_inner());
+                all.extend_from_slice(&buf[..n]);
+                // Only the tail is ever shown.
+                let excess = all.len().saturating_sub(64 * 1024);
+                all.drain(..excess);
+            }
+            let _ = done_tx.send(());
+        });
+    }
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -160,7 +178,9 @@ pub fn exec(call: &ExecCall, wall_timeout: Duration, time_scale: f64) -> (bool, 
         let _ = child.kill();
         let _ = child.wait();
     }
-    let err = reader.join().unwrap_or_default();
+    let _ = done_rx.recv_timeout(Duration::from_millis(500));
+    let err =
+        String::from_utf8_lossy(&collected.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
     let (ok, message) = match status {
         Some(s) if s.success() => (true, format!("{shown} exited 0")),
         Some(s) => {
