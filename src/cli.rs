@@ -335,6 +335,18 @@ fn run(args: RunArgs) -> Exit {
     if let Some(p) = args.partition {
         plans = crate::runner::shard(plans, p);
     }
+    // A live run reads the scenarios' `${NAME}` secrets: all must be set
+    // before the first drill starts.
+    if live.is_some() && !args.preflight_only {
+        let unset: Vec<Diagnostic> = plans
+            .iter()
+            .flat_map(|p| p.missing_env(|n| std::env::var(n).ok()))
+            .collect();
+        if !unset.is_empty() {
+            print_diagnostics(&unset);
+            return Exit::Environment;
+        }
+    }
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();

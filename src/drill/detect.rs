@@ -47,11 +47,14 @@ impl<'p> Procedure<'p> {
         }
         self.record.new_version_alert |= self.fired_new_version;
         self.record.trigger = Some((trigger.clone(), value));
+        let source = port
+            .metric_source(trigger.metric.underlying())
+            .map_or(String::new(), |s| format!(", read from {s}"));
         self.note(
             now,
             "policy",
             format!(
-                "{} {} above {} on {} ({} requests): {} → {}",
+                "{} {} above {} on {} ({} requests{source}): {} → {}",
                 trigger.metric,
                 crate::scenario::Percent(value),
                 trigger.above,

@@ -16,6 +16,7 @@ mod procedure;
 mod record;
 mod respond;
 mod steps;
+mod team;
 
 pub use agenda::Agenda;
 pub use policy::{fires, metric_value, new_version_breach, wilson};
@@ -23,7 +24,7 @@ pub use preflight::preflight;
 pub use procedure::{Procedure, Role, Wake};
 pub use record::*;
 
-use crate::scenario::{Candidate, Dur};
+use crate::scenario::{Candidate, Dur, Step, VerifyMetric, WaitFor};
 use crate::sim::registry::RegistryError;
 use crate::sim::traffic::Observation;
 
@@ -40,6 +41,24 @@ pub struct WriteAck {
 pub struct PageOutcome {
     pub delivered: bool,
     pub escalate_after: Dur,
+}
+
+/// How a step on the team's own staging (`http`, `exec`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamReply {
+    pub ok: bool,
+    /// Never holds a secret's value: the live port redacts it.
+    pub detail: String,
+    /// Scenario time the step took.
+    pub took: Dur,
+}
+
+/// A metric read from an external source (Prometheus) instead of the
+/// drill's own traffic: the value, or why there is none, and the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalMetric {
+    pub value: Result<f64, String>,
+    pub query: String,
 }
 
 /// What the procedure can observe and change in a staging world.
@@ -91,4 +110,38 @@ pub trait Staging {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError>;
+
+    /// Whether `http`, `exec` and `wait_for` steps can run here: only a
+    /// live drill reaches a team's staging; the simulation skips them.
+    fn runs_live_steps(&self) -> bool {
+        false
+    }
+    /// Runs an `http` or `exec` step (blocking, on the wall clock).
+    fn team_call(&mut self, _now: u64, step: &Step) -> TeamReply {
+        TeamReply {
+            ok: false,
+            detail: format!("`{}` steps run only in live drills", step.name()),
+            took: Dur::ZERO,
+        }
+    }
+    /// A `wait_for` step's PromQL value now.
+    fn promql(&mut self, _now: u64, _wait: &WaitFor) -> Result<f64, String> {
+        Err("no Prometheus in a simulated drill".into())
+    }
+    /// Where `metric` is read when not from the drill's own traffic, e.g.
+    /// `Prometheus http://prometheus:9090`.
+    fn metric_source(&self, _metric: VerifyMetric) -> Option<String> {
+        None
+    }
+    /// `metric` of `version` from an external source, if the scenario maps
+    /// it to one (`metrics.prometheus`); `None`: the drill's own traffic.
+    fn external_metric(
+        &self,
+        _now: u64,
+        _metric: VerifyMetric,
+        _route: &str,
+        _version: &str,
+    ) -> Option<ExternalMetric> {
+        None
+    }
 }

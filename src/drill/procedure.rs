@@ -54,6 +54,8 @@ pub enum Wake {
     /// Run the current step again (after a registry outage's backoff).
     RetryStep,
     Poll,
+    /// Query a `wait_for` step's condition again.
+    WaitFor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,8 @@ pub struct Procedure<'p> {
     pub(super) outage_since: Option<u64>,
     /// Since when metrics have been missing, if they are.
     pub(super) gap_since: Option<u64>,
+    /// What a `wait_for` step's last query showed.
+    pub(super) wait_last: String,
 }
 
 pub(super) type Wakes = Vec<(u64, Wake)>;
@@ -156,6 +160,7 @@ impl<'p> Procedure<'p> {
             attempts: 0,
             outage_since: None,
             gap_since: None,
+            wait_last: String::new(),
         }
     }
 
@@ -205,6 +210,7 @@ impl<'p> Procedure<'p> {
                 self.run_steps(now, port)
             }
             Wake::Poll => self.poll(now, port),
+            Wake::WaitFor => self.wait_for(now, port),
         }
     }
 

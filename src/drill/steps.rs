@@ -26,6 +26,12 @@ impl<'p> Procedure<'p> {
                     self.finish_step(now, StepStatus::Skipped, "rolled forward instead".into());
                     continue;
                 }
+                s if s.live_only() && !port.runs_live_steps() => {
+                    self.finish_step(now, StepStatus::Skipped, super::team::LIVE_ONLY.into());
+                    continue;
+                }
+                Step::Http(_) | Step::Exec(_) => Ok(self.team_call(now, step, port)),
+                Step::WaitFor(_) => Ok(Next::Wait(vec![(now, Wake::WaitFor)])),
                 Step::Confirm => self.confirm(now, port),
                 Step::IdentifyTarget(choice) => self.identify(now, choice, port),
                 Step::BaselineCheck { requests } => self.baseline_check(now, *requests, port),
@@ -340,28 +346,49 @@ impl<'p> Procedure<'p> {
             return Vec::new();
         };
         let obs = port.route_metrics(now, &self.plan.release.route, self.step_started);
-        let value = match v.condition.metric {
+        let mut value = match v.condition.metric {
             VerifyMetric::ErrorRate => obs.error_rate,
             VerifyMetric::Quality => obs.quality,
             VerifyMetric::LatencyP50 => obs.p50_ms,
             VerifyMetric::LatencyP99 => obs.p99_ms,
         };
+        // A metric the scenario maps to Prometheus is read there instead;
+        // the request count (for min_requests) stays the drill's own.
+        let external = self.external_verify_value(now, v.condition.metric, port);
+        let mut source = None;
+        match &external {
+            Some(Ok((x, note))) => {
+                value = *x;
+                source = Some(note.clone());
+            }
+            Some(Err(_)) => value = f64::NAN,
+            None => {}
+        }
         let enough = obs.requests >= self.plan.policy.min_requests;
         let shown = format_metric(v.condition.metric, value);
         if enough && v.condition.holds(value) {
             self.record.verified = Some(now);
-            let detail = format!(
-                "{} {shown} over {} requests: {}",
-                v.condition.metric,
-                obs.requests,
-                v.condition.describe()
-            );
+            let detail = match source {
+                Some(note) => format!(
+                    "{note} with {} requests on the route: {}",
+                    obs.requests,
+                    v.condition.describe()
+                ),
+                None => format!(
+                    "{} {shown} over {} requests: {}",
+                    v.condition.metric,
+                    obs.requests,
+                    v.condition.describe()
+                ),
+            };
             self.finish_step(now, StepStatus::Succeeded, detail);
             return self.run_steps(now, port);
         }
         let deadline = self.step_started + v.within.0;
         if now >= deadline {
-            let why = if enough {
+            let why = if let Some(Err(e)) = external {
+                e
+            } else if enough {
                 let bound = match v.condition.bound {
                     Bound::Below => "below",
                     Bound::Above => "above",

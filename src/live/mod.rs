@@ -10,6 +10,9 @@
 
 mod http;
 mod port;
+mod prometheus;
+mod request;
+mod team;
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -95,6 +98,12 @@ pub enum LiveError {
         what: String,
         message: String,
     },
+    #[error(
+        "Prometheus {url} is unreachable or refused a query: {message}; check metrics.prometheus (url, headers, queries)"
+    )]
+    Prometheus { url: String, message: String },
+    #[error("{0}")]
+    Environment(String),
     #[error(
         "registry {url} already holds route `{route}` with a different state: {diff}; use a fresh registry or align it"
     )]
@@ -244,6 +253,11 @@ fn container_fault(
 
 /// Runs one live drill.
 pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
+    let unset = plan.missing_env(|n| std::env::var(n).ok());
+    if !unset.is_empty() {
+        let lines: Vec<String> = unset.iter().map(ToString::to_string).collect();
+        return Err(LiveError::Environment(lines.join("\n")));
+    }
     check_faults(plan, opts)?;
     let (own, base, token) = match (&opts.container, &opts.registry) {
         (Some(backend), _) => {
@@ -271,6 +285,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     let recorder = Arc::new(Mutex::new(Recorder::new(plan)));
     let mut port = LivePort::new(plan, &base, token.as_deref(), Arc::clone(&recorder), scale)?;
     port.seed()?;
+    port.check_prometheus()?;
     port.set_call_timeout(call_timeout(scale));
     let preflight = drill::preflight(plan, &port);
 

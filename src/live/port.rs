@@ -7,12 +7,16 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::prometheus;
 use super::{Http, LiveError};
-use crate::drill::{PageOutcome, Staging, WriteAck};
-use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan};
+use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
+use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
 use crate::sim::registry::{AuditEntry, RegistryError};
 use crate::sim::traffic::{self, Observation, Series, TICK_MS, observe};
 use crate::timeline::{Counts, Timeline};
+
+mod promql;
+use promql::set_metric;
 
 /// What the traffic thread observed, per version of the release's route.
 pub struct Recorder {
@@ -276,6 +280,7 @@ impl<'p> LivePort<'p> {
             let (from, to) = traffic::tick_range(now.saturating_sub(window), now);
             self.baseline = Some(observe(rec.series.values(), from, to));
             drop(rec);
+            self.baseline_from_prometheus()?;
             let body = json!({"route": rel.route, "version": rel.version}).to_string();
             self.must("POST", "/api/versions", Some(&body), "adding the release")?;
         }
@@ -352,12 +357,25 @@ impl LivePort<'_> {
 }
 
 impl Staging for LivePort<'_> {
-    fn version_metrics(&self, now: u64, _route: &str, version: &str, window: Dur) -> Observation {
+    fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
-        rec.series
+        let mut obs = rec
+            .series
             .get(version)
-            .map_or_else(Observation::default, |s| observe([s], from, to))
+            .map_or_else(Observation::default, |s| observe([s], from, to));
+        drop(rec);
+        // Mapped metrics come from Prometheus; one it cannot give leaves
+        // the policy blind for this evaluation (a metrics gap), never a
+        // silent fallback to another source.
+        for metric in VerifyMetric::ALL {
+            match self.prom_metric(*metric, route, version) {
+                Some((Ok(v), _)) => set_metric(&mut obs, *metric, v),
+                Some((Err(_), _)) => obs.missing = true,
+                None => {}
+            }
+        }
+        obs
     }
 
     fn route_metrics(&self, now: u64, _route: &str, since: u64) -> Observation {
@@ -459,6 +477,61 @@ impl Staging for LivePort<'_> {
             }
         }
         observe([&series], 0, 1)
+    }
+
+    fn runs_live_steps(&self) -> bool {
+        true
+    }
+
+    fn team_call(&mut self, now: u64, step: &Step) -> TeamReply {
+        let (ok, detail) = match step {
+            Step::Http(call) => super::team::http(call),
+            Step::Exec(call) => {
+                let wall =
+                    std::time::Duration::from_secs_f64(call.timeout.0 as f64 / 1000.0 / self.scale);
+                super::team::exec(call, wall, self.scale)
+            }
+            other => (false, format!("`{}` is not a call", other.name())),
+        };
+        // Any secret of the scenario, not only the step's own, is put back
+        // as `${NAME}` (a command may print what another step sent).
+        let names: Vec<&str> = self.plan.env_refs.iter().map(|r| r.name.as_str()).collect();
+        TeamReply {
+            ok,
+            detail: crate::scenario::redact(&detail, &names),
+            took: Dur(self.now_ms().saturating_sub(now)),
+        }
+    }
+
+    fn promql(&mut self, _now: u64, wait: &WaitFor) -> Result<f64, String> {
+        prometheus::query(&wait.url, &wait.headers, &wait.query)
+            .map_err(|e| format!("Prometheus {}: {e}", wait.url))
+    }
+
+    fn metric_source(&self, metric: VerifyMetric) -> Option<String> {
+        let p = self.plan.metrics.as_ref()?;
+        p.query(metric)?;
+        Some(format!("Prometheus {}", p.url))
+    }
+
+    fn external_metric(
+        &self,
+        _now: u64,
+        metric: VerifyMetric,
+        route: &str,
+        version: &str,
+    ) -> Option<ExternalMetric> {
+        let (value, query) = self.prom_metric(metric, route, version)?;
+        let url = self
+            .plan
+            .metrics
+            .as_ref()
+            .map(|p| p.url.to_string())
+            .unwrap_or_default();
+        Some(ExternalMetric {
+            value: value.map_err(|e| format!("Prometheus {url}: {e}")),
+            query,
+        })
     }
 
     fn share_slower_than(

@@ -9,6 +9,7 @@
 mod diagnostic;
 pub mod plan;
 pub mod raw;
+pub mod template;
 pub mod units;
 mod validate;
 pub use validate::default_policy_triggers;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use plan::*;
+pub use template::{Template, hide_host, redact};
 pub use units::{Dur, Percent, Ratio};
 pub use vocab::*;
 

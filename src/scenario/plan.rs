@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::template::Template;
 use super::units::{Dur, Percent};
 use super::vocab::{
-    Action, ChangeType, Decision, FindingKind, Mechanism, Severity, TriggerMetric, Verdict,
-    VerifyMetric,
+    Action, ChangeType, Decision, FindingKind, HttpMethod, Mechanism, Severity, TriggerMetric,
+    Verdict, VerifyMetric,
 };
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,65 @@ pub struct Plan {
     pub restore_target: Dur,
     pub drift: DriftPolicy,
     pub expect: Expect,
+    /// Live drills: where policy and verify metrics come from, if not from
+    /// the drill's own traffic.
+    pub metrics: Option<Prometheus>,
+    /// Every `${NAME}` the scenario reads, where it is written.
+    pub env_refs: Vec<EnvRef>,
+}
+
+/// A `${NAME}` in the scenario file, located for the "unset variable"
+/// error of a live run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvRef {
+    pub name: String,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Plan {
+    /// The variables a live run needs that `lookup` does not have, as
+    /// diagnostics naming file, line and variable.
+    pub fn missing_env(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<super::Diagnostic> {
+        self.env_refs
+            .iter()
+            .filter(|r| lookup(&r.name).is_none())
+            .map(|r| {
+                super::Diagnostic::new(
+                    &self.file,
+                    super::yaml::Mark {
+                        line: r.line,
+                        column: r.column,
+                    },
+                    r.path.clone(),
+                    format!("environment variable `{}` is not set", r.name),
+                    format!(
+                        "export {} before a live run (it is read only then, and never written to a report)",
+                        r.name
+                    ),
+                )
+            })
+            .collect()
+    }
+}
+
+/// `metrics.prometheus`: PromQL per metric, `{version}` in each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prometheus {
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    /// Sorted by metric.
+    pub queries: Vec<(VerifyMetric, String)>,
+}
+
+impl Prometheus {
+    pub fn query(&self, metric: VerifyMetric) -> Option<&str> {
+        self.queries
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|(_, q)| q.as_str())
+    }
 }
 
 /// How the `drift` check compares a run with the history.
@@ -313,6 +373,64 @@ pub enum Step {
     Execute(Execute),
     Verify(Verify),
     Postmortem,
+    /// Live only: the team's own staging over HTTP.
+    Http(HttpCall),
+    /// Live only: a shell command.
+    Exec(ExecCall),
+    /// Live only: a PromQL condition, polled.
+    WaitFor(WaitFor),
+}
+
+impl Step {
+    /// Steps that only a live drill can run (the simulation skips them).
+    pub fn live_only(&self) -> bool {
+        matches!(self, Step::Http(_) | Step::Exec(_) | Step::WaitFor(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpCall {
+    pub method: HttpMethod,
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Template>,
+    /// Empty: any 2xx.
+    pub expect_status: Vec<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecCall {
+    /// Handed to `sh -c` as written: the shell expands `${NAME}`.
+    pub command: Template,
+    pub timeout: Dur,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitFor {
+    pub url: Template,
+    pub headers: Vec<(String, Template)>,
+    pub query: String,
+    pub bound: Bound,
+    pub limit: f64,
+    pub every: Dur,
+    pub within: Dur,
+}
+
+impl WaitFor {
+    pub fn holds(&self, value: f64) -> bool {
+        match self.bound {
+            Bound::Below => value < self.limit,
+            Bound::Above => value > self.limit,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let bound = match self.bound {
+            Bound::Below => "below",
+            Bound::Above => "above",
+        };
+        format!("`{}` {bound} {}", self.query, self.limit)
+    }
 }
 
 impl Step {
@@ -324,6 +442,9 @@ impl Step {
             Step::Execute(_) => "execute",
             Step::Verify(_) => "verify",
             Step::Postmortem => "postmortem",
+            Step::Http(_) => "http",
+            Step::Exec(_) => "exec",
+            Step::WaitFor(_) => "wait_for",
         }
     }
 }

@@ -13,8 +13,8 @@ use serde::Deserialize;
 
 use super::units::{Dur, Percent, Ratio};
 use super::vocab::{
-    Action, ChangeType, Decision, FaultKind, FindingKind, Mechanism, Severity, TriggerMetric,
-    Verdict, VerifyMetric,
+    Action, ChangeType, Decision, FaultKind, FindingKind, HttpMethod, Mechanism, Severity,
+    TriggerMetric, Verdict, VerifyMetric,
 };
 
 /// A rollback drill: the staging world, the change under test, the policy
@@ -41,6 +41,8 @@ pub struct RawScenario {
     /// How the `drift` check compares with history (defaults: runs 5, tolerance 25%).
     pub drift: Option<RawDrift>,
     pub expect: Option<RawExpect>,
+    /// Live drills: read policy and verify metrics from a Prometheus.
+    pub metrics: Option<RawMetrics>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -69,6 +71,7 @@ pub const SCENARIO_FIELDS: &[&str] = &[
     "targets",
     "drift",
     "expect",
+    "metrics",
 ];
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -241,6 +244,12 @@ pub enum RawStep {
     Verify(RawVerify),
     /// Write the incident record into the report.
     Postmortem {},
+    /// Live only: an HTTP call to the team's own staging.
+    Http(RawHttp),
+    /// Live only: a shell command (`sh -c`).
+    Exec(RawExec),
+    /// Live only: poll a PromQL query until a condition holds.
+    WaitFor(RawWaitFor),
 }
 
 impl RawStep {
@@ -252,6 +261,9 @@ impl RawStep {
             RawStep::Execute(_) => "execute",
             RawStep::Verify(_) => "verify",
             RawStep::Postmortem {} => "postmortem",
+            RawStep::Http(_) => "http",
+            RawStep::Exec(_) => "exec",
+            RawStep::WaitFor(_) => "wait_for",
         }
     }
 }
@@ -291,6 +303,128 @@ pub struct RawVerify {
     pub every: Option<Dur>,
     /// The limit of the `verify` check. Default 5m.
     pub within: Option<Dur>,
+}
+
+/// `http:` — `${NAME}` in `url`, header values and `body` is read from
+/// the environment when the drill runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Default GET.
+    pub method: Option<HttpMethod>,
+    /// `http://HOST:PORT/PATH?QUERY` (no TLS).
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    /// A status or a list of statuses; default any 2xx.
+    pub expect_status: Option<StatusList>,
+}
+
+/// `exec:` — run with `sh -c`; the shell expands `${NAME}` itself from the
+/// environment it inherits.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    pub command: String,
+    /// Scenario time; default 5m (divided by `--time-scale` on the wall).
+    pub timeout: Option<Dur>,
+}
+
+/// `wait_for:` — exactly one of `below` and `above`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWaitFor {
+    pub prometheus: RawPromQuery,
+    /// A number, or a percentage such as `1%` (= 0.01).
+    #[schemars(schema_with = "number_or_text")]
+    pub below: Option<String>,
+    #[schemars(schema_with = "number_or_text")]
+    pub above: Option<String>,
+    /// Give up after this long. Default 5m.
+    pub within: Option<Dur>,
+    /// How often to query. Default 5s.
+    pub every: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromQuery {
+    /// Prometheus base URL; default `metrics.prometheus.url`.
+    pub url: Option<String>,
+    /// A PromQL instant query returning a scalar or a single sample.
+    pub query: String,
+}
+
+/// Scenario-level metric sources for live drills.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub prometheus: RawPrometheus,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrometheus {
+    /// Base URL, e.g. `http://prometheus:9090` (`${NAME}` allowed).
+    pub url: String,
+    /// Sent with every query, e.g. `Authorization: Bearer ${PROM_TOKEN}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// PromQL per metric (`error_rate`, `quality`, `latency_p50`,
+    /// `latency_p99`), with `{version}` (required), `{route}` and `{window}`
+    /// filled in. Rates are fractions, latencies seconds.
+    pub queries: BTreeMap<VerifyMetric, String>,
+}
+
+fn number_or_text(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["number", "string", "null"]})
+}
+
+/// One status or a list of them, e.g. `200` or `[200, 202]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusList(pub Vec<u64>);
+
+impl<'de> Deserialize<'de> for StatusList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StatusList, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StatusList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an HTTP status or a list of statuses")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<StatusList, E> {
+                Ok(StatusList(vec![v]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<StatusList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(s) = seq.next_element::<u64>()? {
+                    out.push(s);
+                }
+                Ok(StatusList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for StatusList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusList".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An HTTP status or a list of statuses",
+            "anyOf": [
+                {"type": "integer", "minimum": 100, "maximum": 599},
+                {"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}}
+            ]
+        })
+    }
 }
 
 /// A fault on the rollback path: `kind` plus that kind's fields.

@@ -7,6 +7,8 @@
 //! really new, a procedure that actually executes a rollback. Problems are
 //! located through the node tree by their field path.
 
+mod team;
+
 use std::path::Path as FsPath;
 
 use serde::de::DeserializeOwned;
@@ -35,6 +37,7 @@ pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
         file,
         root: &root,
         diags: Vec::new(),
+        env_refs: Vec::new(),
     };
     let raw = c.read_raw();
     let plan = c.plan(raw, text);
@@ -51,6 +54,8 @@ struct Checker<'a> {
     file: &'a FsPath,
     root: &'a Node,
     diags: Vec<Diagnostic>,
+    /// Every `${NAME}` met so far, located.
+    env_refs: Vec<EnvRef>,
 }
 
 impl Checker<'_> {
@@ -158,6 +163,7 @@ impl Checker<'_> {
                 "targets" => raw.targets = self.field(value, &path),
                 "drift" => raw.drift = self.field(value, &path),
                 "expect" => raw.expect = self.field(value, &path),
+                "metrics" => raw.metrics = self.field(value, &path),
                 other => self.error(
                     &path,
                     format!("unknown field `{other}`"),
@@ -279,8 +285,15 @@ impl Checker<'_> {
             registry.as_ref(),
             traffic.as_mut(),
         );
+        let metrics = match raw.metrics {
+            Some(m) => self.metrics(m).map(Some),
+            None => Some(None),
+        };
         let procedure = match (raw.procedure, &registry, &traffic, &release) {
-            (Some(steps), Some(reg), Some(tr), Some(rel)) => self.procedure(steps, reg, tr, rel),
+            (Some(steps), Some(reg), Some(tr), Some(rel)) => {
+                let source = metrics.as_ref().and_then(Option::as_ref);
+                self.procedure(steps, reg, tr, rel, source)
+            }
             _ => None,
         };
         let faults = match (raw.faults, &release, &registry) {
@@ -344,6 +357,12 @@ impl Checker<'_> {
                 severity: expect.severity,
                 verdict: expect.verdict,
                 findings: expect.findings.unwrap_or_default(),
+            },
+            metrics: metrics?,
+            env_refs: {
+                let mut refs = std::mem::take(&mut self.env_refs);
+                refs.sort_by_key(|r| (r.line, r.column));
+                refs
             },
         })
     }
@@ -908,6 +927,7 @@ impl Checker<'_> {
         registry: &RegistryPlan,
         traffic: &TrafficPlan,
         release: &ReleasePlan,
+        metrics: Option<&Prometheus>,
     ) -> Option<Vec<Step>> {
         let base = Path::root().key("procedure");
         let mut ok = true;
@@ -1038,6 +1058,27 @@ impl Checker<'_> {
                     }
                 }
                 RawStep::Postmortem {} => Step::Postmortem,
+                RawStep::Http(h) => match self.http_step(h, &path) {
+                    Some(s) => s,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                RawStep::Exec(e) => match self.exec_step(e, &path) {
+                    Some(s) => s,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
+                RawStep::WaitFor(w) => match self.wait_for_step(w, &path, metrics) {
+                    Some(s) => s,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
             };
             steps.push(planned);
         }

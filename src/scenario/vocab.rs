@@ -169,3 +169,39 @@ impl ChangeType {
         }
     }
 }
+
+/// An `http` step's method, written in capitals as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Head => "HEAD",
+        }
+    }
+}
+
+impl TriggerMetric {
+    /// The version metric a trigger is computed from.
+    pub fn underlying(self) -> VerifyMetric {
+        match self {
+            TriggerMetric::ErrorRate => VerifyMetric::ErrorRate,
+            TriggerMetric::QualityDrop => VerifyMetric::Quality,
+            TriggerMetric::LatencyP99Increase => VerifyMetric::LatencyP99,
+        }
+    }
+}
