@@ -27,9 +27,14 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const EXE: &str = env!("CARGO_BIN_EXE_rollback-drill");
 
 /// The engine, or `None` (and a loud message) where there is none.
+/// Leftovers of killed runs are swept first, as the CLI does: they are not
+/// this test's.
 fn engine() -> Option<Engine> {
     match Engine::connect() {
-        Ok(e) => Some(e),
+        Ok(e) => {
+            e.sweep_leftovers().expect("sweep leftovers");
+            Some(e)
+        }
         Err(e) if std::env::var_os("CI").is_some() => {
             panic!("CI must run the container tests for real, but: {e}")
         }
@@ -363,7 +368,7 @@ fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_left_alone() {
         .map(|h| h.trim().to_string())
         .unwrap_or_default();
     // 4194305 is above any PID the kernel hands out: that run is gone.
-    let dead = format!("{OWNER}={host}:4194305");
+    let dead = format!("{OWNER}={host}:4194305:1");
     let suffix = std::process::id();
     let docker = |args: &[&str]| {
         let out = Command::new("docker")
@@ -406,7 +411,7 @@ fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_left_alone() {
         "--label",
         &format!("{LABEL}=true"),
         "--label",
-        &format!("{OWNER}=another-host:1"),
+        &format!("{OWNER}=another-host:1:1"),
         &other,
     ]);
     let swept = engine.sweep_leftovers().expect("sweep");
@@ -545,5 +550,50 @@ fn ctrl_c_writes_the_reports_so_far_and_cleans_up() {
         "an interrupted drill is not history: {history}"
     );
     assert!(reports.path().join("junit.xml").is_file());
+    assert_clean(&engine);
+}
+
+#[test]
+fn parallel_container_drills_each_get_a_registry_of_their_own() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(engine) = engine() else { return };
+    let reports = tempfile::tempdir().expect("tempdir");
+    let out = run_cli(
+        &[
+            "run",
+            "fixtures/container/registry-crash.yaml",
+            "fixtures/container/network-partition.yaml",
+            "--backend",
+            "container",
+            "--time-scale",
+            "60",
+            "--jobs",
+            "2",
+            "--report-dir",
+            reports.path().to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Two drills seeding one shared registry would collide (the second
+    // finds the first's route and exits 3); each passes on its own.
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for name in ["container-registry-crash", "container-network-partition"] {
+        let doc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(reports.path().join(format!("{name}.json"))).expect("report"),
+        )
+        .expect("JSON");
+        assert_eq!(doc["backend"], "container");
+        let audit = doc["audit"].as_array().expect("audit");
+        let rollbacks = audit
+            .iter()
+            .filter(|a| {
+                a["to"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("v12 100%, v13 0%"))
+            })
+            .count();
+        assert_eq!(rollbacks, 1, "{name}: only its own rollback: {audit:#?}");
+    }
     assert_clean(&engine);
 }

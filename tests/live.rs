@@ -176,9 +176,15 @@ fn live_flags_are_checked() {
     let out = run(&["run", "--time-scale", "60"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("add --backend http"));
-    let out = run(&["run", "--backend", "container"]);
+    let out = run(&[
+        "run",
+        "--backend",
+        "container",
+        "--registry",
+        "http://127.0.0.1:9",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not apply to --backend container"));
     let out = run(&[
         "run",
         "--backend",

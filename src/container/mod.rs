@@ -31,7 +31,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// Every container, network and volume the harness creates has this label.
 pub const LABEL: &str = "io.rollback-drill.managed";
-/// `HOST:PID` of the run that created it.
+/// `HOST:PID:START` of the run that created it (START: when the process
+/// started, so a reused PID is not mistaken for it).
 pub const OWNER: &str = "io.rollback-drill.owner";
 /// The oldest Docker Engine API the backend works with (Engine 20.10).
 pub const MIN_API: (u32, u32) = (1, 41);
@@ -77,30 +78,48 @@ fn parse_api(v: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// This process as an owner label value.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// When process `pid` started (clock ticks after boot, field 22 of
+/// `/proc/PID/stat`), if it runs: with the PID it names one process, even
+/// after the PID is reused.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// This process as an owner label value: `HOST:PID:START`.
 pub fn owner() -> String {
     static OWNER_ID: OnceLock<String> = OnceLock::new();
     OWNER_ID
         .get_or_init(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default();
-            format!("{host}:{}", std::process::id())
+            let pid = std::process::id();
+            format!("{}:{pid}:{}", hostname(), start_time(pid).unwrap_or(0))
         })
         .clone()
 }
 
-/// Whether the owner `HOST:PID` is a process that still runs here; an
-/// owner on another host is never judged dead.
+/// Whether the owner `HOST:PID:START` is a process that still runs here
+/// (the same PID and start time); an owner on another host, or one that
+/// cannot be read, is never judged dead.
 fn owner_alive(owner: &str) -> bool {
-    let me = self::owner();
-    let (my_host, _) = me.rsplit_once(':').unwrap_or((&me, ""));
-    match owner.rsplit_once(':') {
-        Some((host, pid)) if host == my_host => pid.parse::<u32>().is_ok_and(|pid| {
-            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
-        }),
-        _ => true,
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else {
+        return true;
+    };
+    let (Ok(start), Ok(pid)) = (start.parse::<u64>(), pid.parse::<u32>()) else {
+        return true;
+    };
+    if host != hostname() {
+        return true;
     }
+    start_time(pid) == Some(start)
 }
 
 /// What a sweep of leftovers removed.
@@ -109,6 +128,13 @@ pub struct Swept {
     pub containers: usize,
     pub networks: usize,
     pub volumes: usize,
+}
+
+/// What carries the harness's label: (id or name, owner) of each.
+struct Labelled {
+    containers: Vec<(String, String)>,
+    networks: Vec<(String, String)>,
+    volumes: Vec<(String, String)>,
 }
 
 /// A connection to the Docker engine, checked, with the runtime its
@@ -209,20 +235,10 @@ impl Engine {
         })
     }
 
-    fn label_filter(&self) -> HashMap<String, Vec<String>> {
-        HashMap::from([("label".to_string(), vec![format!("{LABEL}=true")])])
-    }
-
-    /// Removes containers, networks and volumes left by runs whose process
-    /// is gone (killed before it could clean up). Runs still going, here or
-    /// on another host sharing the engine, are left alone.
-    pub fn sweep_leftovers(&self) -> Result<Swept, ContainerError> {
-        self.sweep(|owner| !owner_alive(owner))
-    }
-
-    /// Removes everything with the label that `dead(owner)` says is stale.
-    fn sweep(&self, dead: impl Fn(&str) -> bool) -> Result<Swept, ContainerError> {
-        let filters = self.label_filter();
+    /// Everything with the harness's label, with its owner: (id, owner)
+    /// per container, network and volume.
+    fn list_labelled(&self) -> Result<Labelled, ContainerError> {
+        let filters = HashMap::from([("label".to_string(), vec![format!("{LABEL}=true")])]);
         let owner_of = |labels: Option<&HashMap<String, String>>| {
             labels
                 .and_then(|l| l.get(OWNER))
@@ -230,7 +246,6 @@ impl Engine {
                 .unwrap_or_default()
         };
         self.rt.block_on(async {
-            let mut swept = Swept::default();
             let containers = self
                 .docker
                 .list_containers(Some(ListContainersOptions {
@@ -240,13 +255,6 @@ impl Engine {
                 }))
                 .await
                 .map_err(docker_err("listing containers"))?;
-            for c in containers {
-                if dead(&owner_of(c.labels.as_ref())) {
-                    let id = c.id.unwrap_or_default();
-                    remove_container(&self.docker, &id).await;
-                    swept.containers += 1;
-                }
-            }
             let networks = self
                 .docker
                 .list_networks(Some(ListNetworksOptions {
@@ -254,62 +262,64 @@ impl Engine {
                 }))
                 .await
                 .map_err(docker_err("listing networks"))?;
-            for n in networks {
-                if dead(&owner_of(n.labels.as_ref())) {
-                    let _ = self.docker.remove_network(&n.id.unwrap_or_default()).await;
-                    swept.networks += 1;
-                }
-            }
             let volumes = self
                 .docker
                 .list_volumes(Some(ListVolumesOptions {
-                    filters: Some(filters.clone()),
+                    filters: Some(filters),
                 }))
                 .await
                 .map_err(docker_err("listing volumes"))?;
-            for v in volumes.volumes.unwrap_or_default() {
-                if dead(&owner_of(Some(&v.labels))) {
-                    let _ = self
-                        .docker
-                        .remove_volume(&v.name, Some(RemoveVolumeOptions { force: true }))
-                        .await;
-                    swept.volumes += 1;
-                }
+            Ok(Labelled {
+                containers: containers
+                    .into_iter()
+                    .map(|c| (c.id.unwrap_or_default(), owner_of(c.labels.as_ref())))
+                    .collect(),
+                networks: networks
+                    .into_iter()
+                    .map(|n| (n.id.unwrap_or_default(), owner_of(n.labels.as_ref())))
+                    .collect(),
+                volumes: volumes
+                    .volumes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| (v.name, owner_of(Some(&v.labels))))
+                    .collect(),
+            })
+        })
+    }
+
+    /// Removes containers, networks and volumes left by runs whose process
+    /// is gone (killed before it could clean up). Runs still going, here or
+    /// on another host sharing the engine, are left alone.
+    pub fn sweep_leftovers(&self) -> Result<Swept, ContainerError> {
+        let found = self.list_labelled()?;
+        let dead = |owner: &String| !owner_alive(owner);
+        self.rt.block_on(async {
+            let mut swept = Swept::default();
+            for (id, _) in found.containers.iter().filter(|(_, o)| dead(o)) {
+                remove_container(&self.docker, id).await;
+                swept.containers += 1;
+            }
+            for (id, _) in found.networks.iter().filter(|(_, o)| dead(o)) {
+                let _ = self.docker.remove_network(id).await;
+                swept.networks += 1;
+            }
+            for (name, _) in found.volumes.iter().filter(|(_, o)| dead(o)) {
+                let _ = self
+                    .docker
+                    .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
+                    .await;
+                swept.volumes += 1;
             }
             Ok(swept)
         })
     }
 
-    /// Everything with the label, whoever made it: (containers, networks,
-    /// volumes). For tests and `--backend container` diagnostics.
+    /// How many containers, networks and volumes carry the label, whoever
+    /// made them. For tests and diagnostics.
     pub fn labelled(&self) -> Result<(usize, usize, usize), ContainerError> {
-        let filters = self.label_filter();
-        self.rt.block_on(async {
-            let c = self
-                .docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(filters.clone()),
-                    ..Default::default()
-                }))
-                .await
-                .map_err(docker_err("listing containers"))?;
-            let n = self
-                .docker
-                .list_networks(Some(ListNetworksOptions {
-                    filters: Some(filters.clone()),
-                }))
-                .await
-                .map_err(docker_err("listing networks"))?;
-            let v = self
-                .docker
-                .list_volumes(Some(ListVolumesOptions {
-                    filters: Some(filters.clone()),
-                }))
-                .await
-                .map_err(docker_err("listing volumes"))?;
-            Ok((c.len(), n.len(), v.volumes.map_or(0, |v| v.len())))
-        })
+        let l = self.list_labelled()?;
+        Ok((l.containers.len(), l.networks.len(), l.volumes.len()))
     }
 
     /// Starts a registry server in a container of its own, on a network
@@ -586,9 +596,13 @@ mod tests {
     fn owners_on_this_host_are_alive_only_while_their_process_runs() {
         let me = owner();
         assert!(owner_alive(&me));
-        let (host, _) = me.rsplit_once(':').expect("HOST:PID");
+        let host = hostname();
         // PIDs above the kernel's maximum never run.
-        assert!(!owner_alive(&format!("{host}:4194305")));
-        assert!(owner_alive("some-other-host:1"));
+        assert!(!owner_alive(&format!("{host}:4194305:1")));
+        // A PID that runs, but started at another time: reused, so dead.
+        let pid = std::process::id();
+        let start = start_time(pid).expect("our own start time");
+        assert!(!owner_alive(&format!("{host}:{pid}:{}", start + 1)));
+        assert!(owner_alive("some-other-host:1:1"));
     }
 }
