@@ -159,6 +159,16 @@ fn a_freeze_that_outlasts_the_target_fails_the_restore_check() {
         "calls hung and were retried: {:#?}",
         o.steps()
     );
+    // A paused server accepts connections but never answers: the calls
+    // time out (1s of wall time, a scenario minute at 60x), not refused.
+    assert!(
+        o.steps()
+            .iter()
+            .flat_map(|s| s.phases.iter())
+            .any(|p| p.name == "registry unavailable" && p.detail.contains("timed out after 1m")),
+        "{:#?}",
+        o.steps()
+    );
     assert_clean(&b.engine);
 }
 

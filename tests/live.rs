@@ -185,6 +185,25 @@ fn live_flags_are_checked() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not apply to --backend container"));
+    // Container faults need a container: the http backend refuses them.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "run",
+        "fixtures/container/registry-crash.yaml",
+        "--backend",
+        "http",
+        "--time-scale",
+        "60",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("fault `registry_crash` cannot be injected in a drill on the http backend")
+            && stderr.contains("--backend container"),
+        "{stderr}"
+    );
     let out = run(&[
         "run",
         "--backend",

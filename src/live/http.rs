@@ -13,10 +13,12 @@ pub struct Http {
     timeout: Duration,
 }
 
-/// A response: status and body. Status 0 means no answer at all.
+/// A response: status and body. Status 0 means no answer at all;
+/// `timed_out` says the client gave up waiting for one.
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    pub timed_out: bool,
 }
 
 impl Http {
@@ -60,14 +62,25 @@ impl Http {
     }
 
     pub fn call(&mut self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        let no_answer = |e: std::io::Error| Reply {
+            status: 0,
+            body: String::new(),
+            timed_out: matches!(
+                e.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ),
+        };
         match self.try_call(method, path, body) {
             Ok(r) => r,
-            Err(_) => {
+            Err(e) => {
                 self.conn = None;
-                self.try_call(method, path, body).unwrap_or(Reply {
-                    status: 0,
-                    body: String::new(),
-                })
+                let first = no_answer(e);
+                if first.timed_out {
+                    // A server that does not answer is not a stale
+                    // keep-alive connection: waiting again would double the wait.
+                    return first;
+                }
+                self.try_call(method, path, body).unwrap_or_else(no_answer)
             }
         }
     }
@@ -116,6 +129,7 @@ impl Http {
         Ok(Reply {
             status,
             body: String::from_utf8_lossy(&buf).into_owned(),
+            timed_out: false,
         })
     }
 }

@@ -96,11 +96,19 @@ fn behaviour_body(version: &str, b: &Behaviour) -> String {
 }
 
 /// A registry answer that is not a success, as the procedure sees it.
-fn status_error(status: u16, body: &str, route: &str, now_ms: u64) -> RegistryError {
+/// `timed_out_ms`: scenario time the call waited before giving up (0 when
+/// it was refused at once).
+fn status_error(
+    status: u16,
+    body: &str,
+    route: &str,
+    now_ms: u64,
+    timed_out_ms: u64,
+) -> RegistryError {
     match status {
         0 | 503 => RegistryError::Unavailable {
             until_ms: now_ms,
-            timed_out_ms: 0,
+            timed_out_ms,
         },
         404 => RegistryError::UnknownRoute(route.to_string()),
         s => refused(s, body),
@@ -146,6 +154,15 @@ impl<'p> LivePort<'p> {
     pub fn set_call_timeout(&mut self, timeout: std::time::Duration) {
         self.call_timeout = timeout;
         self.http.set_timeout(timeout);
+    }
+
+    /// Scenario time a call that timed out waited (0 if it did not).
+    fn waited_ms(&self, r: &super::http::Reply) -> u64 {
+        if r.timed_out {
+            (self.call_timeout.as_secs_f64() * 1000.0 * self.scale) as u64
+        } else {
+            0
+        }
     }
 
     /// A short-lived connection with the call timeout.
@@ -347,7 +364,13 @@ impl LivePort<'_> {
         let r = http.call("GET", &format!("/api/routes/{route}"), None);
         match r.status {
             200 => Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null)),
-            s => Err(status_error(s, &r.body, route, self.now_ms())),
+            s => Err(status_error(
+                s,
+                &r.body,
+                route,
+                self.now_ms(),
+                self.waited_ms(&r),
+            )),
         }
     }
 
@@ -438,7 +461,7 @@ impl Staging for LivePort<'_> {
         if r.status != 200 {
             return Err(RegistryError::Unavailable {
                 until_ms: now,
-                timed_out_ms: 0,
+                timed_out_ms: self.waited_ms(&r),
             });
         }
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
@@ -457,7 +480,13 @@ impl Staging for LivePort<'_> {
         let r = self.http.call("POST", "/api/versions", Some(&body));
         match r.status {
             200..=299 => Ok(()),
-            s => Err(status_error(s, &r.body, route, self.now_ms())),
+            s => Err(status_error(
+                s,
+                &r.body,
+                route,
+                self.now_ms(),
+                self.waited_ms(&r),
+            )),
         }
     }
 
@@ -573,7 +602,15 @@ impl Staging for LivePort<'_> {
                     });
                 }
                 409 => continue,
-                s => return Err(status_error(s, &r.body, route, self.now_ms())),
+                s => {
+                    return Err(status_error(
+                        s,
+                        &r.body,
+                        route,
+                        self.now_ms(),
+                        self.waited_ms(&r),
+                    ));
+                }
             }
         }
         Err(RegistryError::Refused(format!(
