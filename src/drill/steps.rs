@@ -2,7 +2,7 @@
 
 use crate::scenario::Dur;
 use crate::scenario::{
-    Bound, Candidate, FindingKind, Percent, Step, TargetChoice, VerifyMetric, format_metric,
+    Candidate, FindingKind, Percent, Step, TargetChoice, VerifyMetric, format_metric,
 };
 use crate::sim::registry::{RegistryError, describe};
 
@@ -389,10 +389,7 @@ impl<'p> Procedure<'p> {
             let why = if let Some(Err(e)) = external {
                 e
             } else if enough {
-                let bound = match v.condition.bound {
-                    Bound::Below => "below",
-                    Bound::Above => "above",
-                };
+                let bound = v.condition.bound.as_str();
                 format!(
                     "{} stayed at {shown}, not {bound} {}",
                     v.condition.metric,

@@ -418,17 +418,11 @@ pub struct WaitFor {
 
 impl WaitFor {
     pub fn holds(&self, value: f64) -> bool {
-        match self.bound {
-            Bound::Below => value < self.limit,
-            Bound::Above => value > self.limit,
-        }
+        self.bound.holds(value, self.limit)
     }
 
     pub fn describe(&self) -> String {
-        let bound = match self.bound {
-            Bound::Below => "below",
-            Bound::Above => "above",
-        };
+        let bound = self.bound.as_str();
         format!("`{}` {bound} {}", self.query, self.limit)
     }
 }
@@ -510,20 +504,31 @@ pub enum Bound {
     Above,
 }
 
+impl Bound {
+    /// Whether `value` is strictly on the right side of `limit`.
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Bound::Below => value < limit,
+            Bound::Above => value > limit,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bound::Below => "below",
+            Bound::Above => "above",
+        }
+    }
+}
+
 impl Condition {
     pub fn holds(&self, value: f64) -> bool {
-        match self.bound {
-            Bound::Below => value < self.limit,
-            Bound::Above => value > self.limit,
-        }
+        self.bound.holds(value, self.limit)
     }
 
     /// `error_rate below 1%`, `latency_p99 below 2.5s`.
     pub fn describe(&self) -> String {
-        let bound = match self.bound {
-            Bound::Below => "below",
-            Bound::Above => "above",
-        };
+        let bound = self.bound.as_str();
         format!(
             "{} {bound} {}",
             self.metric,

@@ -59,6 +59,28 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// A polling step's `every` and `within` (defaults 5s and 5m): a
+    /// positive interval no longer than `within`.
+    fn poll_interval(
+        &mut self,
+        path: &Path,
+        step: &str,
+        every: Option<Dur>,
+        within: Option<Dur>,
+    ) -> Option<(Dur, Dur)> {
+        let every = every.unwrap_or(Dur::from_secs(5));
+        let within = within.unwrap_or(Dur::from_mins(5));
+        if every == Dur::ZERO || within < every {
+            self.error(
+                &path.key("every"),
+                format!("{step} polls every {every} within {within}"),
+                "poll at a positive interval no longer than `within`",
+            );
+            return None;
+        }
+        Some((every, within))
+    }
+
     fn error(&mut self, path: &Path, message: impl Into<String>, hint: impl Into<String>) {
         let mark = self.root.locate(path);
         self.diags.push(Diagnostic::new(
@@ -1437,16 +1459,7 @@ impl Checker<'_> {
             }
         };
         let limit = self.threshold(raw.metric, &text, &path.key(key))?;
-        let every = raw.every.unwrap_or(Dur::from_secs(5));
-        let within = raw.within.unwrap_or(Dur::from_mins(5));
-        if every == Dur::ZERO || within < every {
-            self.error(
-                &path.key("every"),
-                format!("verify polls every {every} within {within}"),
-                "poll at a positive interval no longer than `within`",
-            );
-            return None;
-        }
+        let (every, within) = self.poll_interval(path, "verify", raw.every, raw.within)?;
         Some(Verify {
             condition: Condition {
                 metric: raw.metric,

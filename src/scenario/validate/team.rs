@@ -197,16 +197,7 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let every = raw.every.unwrap_or(Dur::from_secs(5));
-        let within = raw.within.unwrap_or(Dur::from_mins(5));
-        if every == Dur::ZERO || within < every {
-            self.error(
-                &path.key("every"),
-                format!("wait_for polls every {every} within {within}"),
-                "poll at a positive interval no longer than `within`",
-            );
-            return None;
-        }
+        let (every, within) = self.poll_interval(path, "wait_for", raw.every, raw.within)?;
         Some(Step::WaitFor(WaitFor {
             url,
             headers,
