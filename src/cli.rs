@@ -297,7 +297,14 @@ fn run(args: RunArgs) -> Exit {
         }
         (live, _) => live,
     };
-    if live.is_some() {
+    if let Some(opts) = &live {
+        // A fault this backend cannot inject is found before any drill runs.
+        for p in &plans {
+            if let Err(e) = crate::live::check_faults(p, opts) {
+                eprintln!("error: {}: {e}", p.file.display());
+                return Exit::Invalid;
+            }
+        }
         crate::interrupt::install();
     }
     for p in &mut plans {

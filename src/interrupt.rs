@@ -51,9 +51,19 @@ pub fn install() {
             }
         });
         eprintln!(
-            "interrupted: stopping the drill, writing the reports gathered so far, cleaning up"
+            "interrupted: stopping the drill, writing the reports gathered so far, cleaning up (Ctrl-C again to quit at once)"
         );
         REQUESTED.store(true, Ordering::SeqCst);
+        rt.block_on(async {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+        });
+        eprintln!(
+            "interrupted twice: quitting without cleaning up; the next container run removes what is left"
+        );
+        std::process::exit(130);
     });
 }
 

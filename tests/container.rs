@@ -119,6 +119,42 @@ fn a_crashed_registry_restarts_with_every_acknowledged_change() {
     assert_clean(&b.engine);
 }
 
+/// A crash right after the release (at the same instant, so hardly a
+/// request reaches it before): the restarted server must
+/// still serve the release with its regression (it is the service's
+/// behaviour, not the registry's state), so it is detected after the
+/// restart and rolled back. A server that forgot it would serve 0% errors
+/// and the drill would never detect anything.
+#[test]
+fn a_crash_before_detection_keeps_the_regression_after_the_restart() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(b) = backend() else { return };
+    let text = std::fs::read_to_string(root().join("fixtures/container/registry-crash.yaml"))
+        .expect("fixture")
+        .replace(
+            "name: container-registry-crash",
+            "name: crash-before-detection",
+        )
+        .replace(
+            "{kind: registry_crash, at: 13m, restart_after: 6m}",
+            "{kind: registry_crash, at: 10m, restart_after: 3m}",
+        )
+        // The procedure starts after the restart: it meets no outage.
+        .replace("findings: [registry_unavailable]", "findings: []");
+    let o = drill(&b, &plan(&text));
+    let detected = o
+        .record
+        .detected
+        .expect("the regression is detected after the restart");
+    assert!(
+        detected >= 13 * 60_000,
+        "detected at {detected} ms: after the restart at 13m"
+    );
+    assert!(o.record.restored.is_some(), "{:#?}", o.checks());
+    assert!(o.passed(), "{:#?}", o.checks());
+    assert_clean(&b.engine);
+}
+
 #[test]
 fn a_network_partition_shows_the_retries_and_a_longer_restore() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -293,25 +329,32 @@ fn the_image_is_imported_once_reused_after_and_nothing_is_pulled() {
         ("DOCKER_HOST", host.as_str()),
         ("ROLLBACK_DRILL_CONTAINER_EXE", exe.to_str().expect("utf-8")),
     ];
-    let reports = tempfile::tempdir().expect("tempdir");
-    let args = [
-        "run",
-        "fixtures/container/registry-crash.yaml",
-        "--backend",
-        "container",
-        "--time-scale",
-        "60",
-        "--report-dir",
-        reports.path().to_str().expect("utf-8"),
+    // Each run its own report folder: live timings vary by an evaluation
+    // interval, which the drift check against the first run would flag.
+    let reports = [
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
     ];
+    let args = |run: usize| {
+        [
+            "run",
+            "fixtures/container/registry-crash.yaml",
+            "--backend",
+            "container",
+            "--time-scale",
+            "60",
+            "--report-dir",
+            reports[run].path().to_str().expect("utf-8"),
+        ]
+    };
     let before = our_images(&sock);
-    let first = run_cli(&args, &env);
+    let first = run_cli(&args(0), &env);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert_eq!(first.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("(imported,"), "{stderr}");
     let after_first = our_images(&sock);
     assert_eq!(after_first.len(), before.len() + 1, "one new image");
-    let second = run_cli(&args, &env);
+    let second = run_cli(&args(1), &env);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("(reused,"), "{stderr}");
@@ -424,11 +467,26 @@ fn leftovers_of_a_killed_run_are_removed_and_live_runs_are_left_alone() {
         &format!("{OWNER}=another-host:1:1"),
         &other,
     ]);
+    // And one owned by this very process, which is running.
+    let mine = format!("rd-live-owner-vol-{suffix}");
+    docker(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("{LABEL}=true"),
+        "--label",
+        &format!("{OWNER}={}", rollback_drill::container::owner()),
+        &mine,
+    ]);
     let swept = engine.sweep_leftovers().expect("sweep");
-    assert!(swept.networks >= 1 && swept.volumes >= 1, "{swept:?}");
+    assert_eq!((swept.networks, swept.volumes), (1, 1), "{swept:?}");
     let (_, n, v) = engine.labelled().expect("list");
-    assert_eq!((n, v), (0, 1), "only the other host's volume is left");
-    docker(&["volume", "rm", &other]);
+    assert_eq!(
+        (n, v),
+        (0, 2),
+        "the other host's volume and the running owner's are left"
+    );
+    docker(&["volume", "rm", &other, &mine]);
     assert_clean(&engine);
 }
 

@@ -302,7 +302,7 @@ fn simulated_drills_skip_live_only_steps_and_stay_deterministic() {
     for s in a.steps() {
         if ["http", "exec", "wait_for"].contains(&s.name.as_str()) {
             assert_eq!(s.status, StepStatus::Skipped, "{s:?}");
-            assert_eq!(s.detail, "live only: runs with --backend http");
+            assert_eq!(s.detail, "live only: runs with --backend http or container");
             assert_eq!(s.start_s, s.end_s, "takes no time");
         } else {
             assert_eq!(s.status, StepStatus::Succeeded, "{s:?}");

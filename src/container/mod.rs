@@ -296,20 +296,25 @@ impl Engine {
         let dead = |owner: &String| !owner_alive(owner);
         self.rt.block_on(async {
             let mut swept = Swept::default();
+            // Containers first: a network or volume in use cannot go.
             for (id, _) in found.containers.iter().filter(|(_, o)| dead(o)) {
-                remove_container(&self.docker, id).await;
-                swept.containers += 1;
+                if remove_container(&self.docker, id).await {
+                    swept.containers += 1;
+                }
             }
             for (id, _) in found.networks.iter().filter(|(_, o)| dead(o)) {
-                let _ = self.docker.remove_network(id).await;
-                swept.networks += 1;
+                if self.docker.remove_network(id).await.is_ok() {
+                    swept.networks += 1;
+                }
             }
             for (name, _) in found.volumes.iter().filter(|(_, o)| dead(o)) {
-                let _ = self
+                let removed = self
                     .docker
                     .remove_volume(name, Some(RemoveVolumeOptions { force: true }))
                     .await;
-                swept.volumes += 1;
+                if removed.is_ok() {
+                    swept.volumes += 1;
+                }
             }
             Ok(swept)
         })
@@ -427,8 +432,9 @@ fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-async fn remove_container(docker: &Docker, id: &str) {
-    let _ = docker
+/// Removes a container (running or not) and its anonymous volumes.
+async fn remove_container(docker: &Docker, id: &str) -> bool {
+    docker
         .remove_container(
             id,
             Some(RemoveContainerOptions {
@@ -437,7 +443,8 @@ async fn remove_container(docker: &Docker, id: &str) {
                 ..Default::default()
             }),
         )
-        .await;
+        .await
+        .is_ok()
 }
 
 /// One drill's registry in a container; removed, with its network and

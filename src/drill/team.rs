@@ -13,7 +13,7 @@ use super::procedure::*;
 use super::record::*;
 
 /// The detail of a live-only step in a simulated drill.
-pub const LIVE_ONLY: &str = "live only: runs with --backend http";
+pub const LIVE_ONLY: &str = "live only: runs with --backend http or container";
 
 impl<'p> Procedure<'p> {
     /// Runs an `http` or `exec` step; it ends when the call did, in

@@ -15,6 +15,7 @@ mod request;
 mod team;
 
 use std::io::BufRead;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,6 +172,9 @@ fn own_server(exe: Option<&PathBuf>) -> Result<(OwnServer<'static>, String), Liv
         .arg(&tokens)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        // Its own process group: a Ctrl-C at the terminal reaches only
+        // the harness, which stops the drill and then this server.
+        .process_group(0)
         .spawn()
         .map_err(err)?;
     let mut line = String::new();
@@ -198,8 +202,9 @@ enum Event {
     Procedure(Wake),
 }
 
-/// Which faults each live backend can inject, and how.
-fn check_faults(plan: &Plan, opts: &LiveOptions) -> Result<(), LiveError> {
+/// Which faults each live backend can inject, and how. The CLI checks
+/// every scenario before any drill runs.
+pub fn check_faults(plan: &Plan, opts: &LiveOptions) -> Result<(), LiveError> {
     for f in &plan.faults {
         let ok = match f {
             FaultSpec::RegistryOutage { .. } | FaultSpec::RegistrySlow { .. } => true,
@@ -340,6 +345,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         }
     }
     let mut interrupted = false;
+    let mut past_onset = false;
     let (at, wake) = procedure.first_wake();
     agenda.push(at, Event::Procedure(wake));
     let end = plan.duration.0;
@@ -359,12 +365,27 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
                 break;
             }
             let now = port.now_ms().max(at);
+            // The harness's own calls (the release, the regression) wait
+            // until a container fault that holds the registry is over.
+            if matches!(event, Event::ReleaseStep(_) | Event::Onset) && !active.is_empty() {
+                let until = active
+                    .iter()
+                    .filter_map(|&i: &usize| plan.faults[i].registry_window())
+                    .map(|(_, to)| to)
+                    .max()
+                    .unwrap_or(at);
+                agenda.push(until.max(at) + 1, event);
+                continue;
+            }
             match event {
                 Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
                     procedure.note_promotion_halted(now, plan.release.schedule[i].1);
                 }
                 Event::ReleaseStep(i) => port.release_step(now, i)?,
-                Event::Onset => port.onset()?,
+                Event::Onset => {
+                    port.onset()?;
+                    past_onset = true;
+                }
                 Event::Fault(i) => match container {
                     Some(c) if container_fault(c, &plan.faults[i], false)? => {
                         active.insert(i);
@@ -374,7 +395,17 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
                 Event::FaultEnd(i) => {
                     if let Some(c) = container {
                         active.remove(&i);
-                        container_fault(c, &plan.faults[i], true)?;
+                        let fault = &plan.faults[i];
+                        let crash = matches!(fault, FaultSpec::RegistryCrash { .. });
+                        match container_fault(c, fault, true) {
+                            Ok(_) if crash => port.after_restart(past_onset)?,
+                            Ok(_) => {}
+                            // A registry that cannot start again ends the drill.
+                            Err(e) if crash => return Err(e),
+                            // Overlapping faults, e.g. a freeze ending on a
+                            // container that another fault stopped.
+                            Err(e) => eprintln!("warning: ending fault `{}`: {e}", fault.kind()),
+                        }
                     }
                 }
                 Event::Procedure(wake) => {

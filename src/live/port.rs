@@ -236,6 +236,15 @@ impl<'p> LivePort<'p> {
                 self.must("POST", "/api/versions", Some(&body), "seeding versions")?;
             }
         }
+        self.send_behaviours(false)?;
+        self.start = Instant::now();
+        self.start_wall = jiff::Timestamp::now();
+        Ok(())
+    }
+
+    /// How every version behaves (the release regressed once `past_onset`).
+    fn send_behaviours(&mut self, past_onset: bool) -> Result<(), LiveError> {
+        let plan = self.plan;
         for (version, b) in &plan.traffic.behaviour {
             self.must(
                 "POST",
@@ -245,14 +254,32 @@ impl<'p> LivePort<'p> {
             )?;
         }
         let rel = &plan.release;
+        let b = if past_onset {
+            &rel.regressed
+        } else {
+            &rel.healthy
+        };
         self.must(
             "POST",
             "/admin/behaviour",
-            Some(&behaviour_body(&rel.version, &rel.healthy)),
+            Some(&behaviour_body(&rel.version, b)),
             "setting behaviours",
-        )?;
-        self.start = Instant::now();
-        self.start_wall = jiff::Timestamp::now();
+        )
+        .map(drop)
+    }
+
+    /// The registry restarted after a crash: its routes are durable, but
+    /// the synthetic endpoint forgot how each version behaves and the
+    /// faults injected into it. Set them again as they were, so the
+    /// release keeps its regression after the restart.
+    pub fn after_restart(&mut self, past_onset: bool) -> Result<(), LiveError> {
+        self.send_behaviours(past_onset)?;
+        let plan = self.plan;
+        for f in &plan.faults {
+            if matches!(f, FaultSpec::RegistrySlow { .. }) {
+                self.inject(f)?;
+            }
+        }
         Ok(())
     }
 
