@@ -103,12 +103,7 @@ fn findings_tell_the_team_what_to_fix() {
 #[test]
 fn registry_outage_retries_show_in_the_step_timeline_and_the_rollback_still_restores() {
     let o = sim::run(&fixture("registry-outage.yaml"));
-    let retries: Vec<_> = o
-        .steps()
-        .iter()
-        .flat_map(|s| s.phases.iter())
-        .filter(|p| p.name == "registry unavailable")
-        .collect();
+    let retries = common::retry_phases(&o);
     assert!(retries.len() >= 5, "{retries:#?}");
     // Capped exponential backoff: 1s, 2s, 4s ... 30s.
     let waits: Vec<f64> = retries
@@ -132,12 +127,7 @@ fn registry_outage_retries_show_in_the_step_timeline_and_the_rollback_still_rest
 fn freeze_and_partition_cost_a_timeout_per_attempt_and_a_crash_restarts() {
     for name in ["registry-freeze.yaml", "network-partition.yaml"] {
         let o = sim::run(&fixture(name));
-        let retries: Vec<_> = o
-            .steps()
-            .iter()
-            .flat_map(|s| s.phases.iter())
-            .filter(|p| p.name == "registry unavailable")
-            .collect();
+        let retries = common::retry_phases(&o);
         assert!(retries.len() >= 4, "{name}: {retries:#?}");
         let spans: Vec<f64> = retries
             .iter()

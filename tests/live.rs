@@ -142,12 +142,7 @@ fn a_registry_outage_injected_into_the_server_is_retried_through() {
         "faults:\n  - {kind: registry_outage, at: 10m, for: 20m}",
     );
     let o = live(&p);
-    let retries: Vec<_> = o
-        .steps()
-        .iter()
-        .flat_map(|s| s.phases.iter())
-        .filter(|p| p.name == "registry unavailable")
-        .collect();
+    let retries = common::retry_phases(&o);
     assert!(
         retries.len() >= 3,
         "the report shows the retries: {:#?}",

@@ -460,10 +460,6 @@ pub struct RegistryContainer<'e> {
 }
 
 impl RegistryContainer<'_> {
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// Polls `GET /healthz` until it answers 200.
     pub fn wait_healthy(&self, within: Duration) -> Result<(), ContainerError> {
         let start = std::time::Instant::now();

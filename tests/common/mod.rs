@@ -22,6 +22,18 @@ pub fn bin(args: &[&str]) -> std::process::Output {
         .expect("the rollback-drill binary runs")
 }
 
+/// The retries a drill's report shows: every "registry unavailable" phase
+/// of every step, in order.
+pub fn retry_phases(
+    o: &rollback_drill::outcome::DrillOutcome,
+) -> Vec<&rollback_drill::drill::PhaseRecord> {
+    o.steps()
+        .iter()
+        .flat_map(|s| s.phases.iter())
+        .filter(|p| p.name == "registry unavailable")
+        .collect()
+}
+
 pub fn plan(yaml: &str) -> Plan {
     match scenario::load_str(yaml, Path::new("test.yaml")) {
         Ok(p) => p,
