@@ -10,7 +10,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::backend::BackendKind;
 use crate::outcome::{CheckStatus, DrillOutcome, Durations};
+
+mod table;
+pub use table::table;
 
 /// One past run, as read back from `history.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +35,14 @@ pub struct HistoryRun {
     pub durations: Durations,
     #[serde(default)]
     pub checks: Vec<HistoryCheck>,
+    /// Where the run ran (lines written before backends were recorded
+    /// were all simulated).
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Live runs: how much faster than the wall clock scenario time ran;
+    /// `None` for simulated (virtual-clock) runs.
+    #[serde(default)]
+    pub time_scale: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +69,8 @@ pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
         "passed": o.passed(),
         "durations": o.durations(),
         "checks": checks,
+        "backend": o.backend(),
+        "time_scale": o.live.map(|l| l.time_scale),
     })
     .to_string()
 }

@@ -7,6 +7,7 @@
 //! measurements, from which checks, verdict and exit code are derived; the
 //! [`report`] writers turn outcomes into bytes.
 
+pub mod backend;
 pub mod cli;
 pub mod container;
 pub mod drill;
@@ -14,7 +15,9 @@ pub mod faults;
 pub mod history;
 pub mod interrupt;
 pub mod live;
+pub mod metrics;
 pub mod outcome;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod scenario;

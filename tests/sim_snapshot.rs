@@ -99,7 +99,10 @@ fn simulated_json_is_unchanged_apart_from_added_fields() {
             let old: Value = match std::fs::read(&snapshot) {
                 Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
                 Err(_) => {
-                    problems.push(format!("{folder}/{name}: no snapshot in {}", rel(&snapshot)));
+                    problems.push(format!(
+                        "{folder}/{name}: no snapshot in {}",
+                        rel(&snapshot)
+                    ));
                     continue;
                 }
             };
@@ -113,12 +116,18 @@ fn simulated_json_is_unchanged_apart_from_added_fields() {
         .unwrap()
         .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
         .sum();
-    assert_eq!(compared, expected, "every snapshot has a scenario: {problems:#?}");
+    assert_eq!(
+        compared, expected,
+        "every snapshot has a scenario: {problems:#?}"
+    );
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
 fn rel(p: &Path) -> String {
-    p.strip_prefix(common::root()).unwrap_or(p).display().to_string()
+    p.strip_prefix(common::root())
+        .unwrap_or(p)
+        .display()
+        .to_string()
 }
 
 #[test]

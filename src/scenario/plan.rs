@@ -195,13 +195,15 @@ pub enum FaultSpec {
 }
 
 impl FaultSpec {
-    /// When a fault with a start time starts, and when it ends (registry
-    /// faults only).
-    pub fn registry_window(&self) -> Option<(u64, u64)> {
+    /// When a fault with a window starts and ends, in scenario ms: the
+    /// drill loop schedules both. Faults without one act for the whole
+    /// drill (or from the moment they match, inside the world's hooks).
+    pub fn window(&self) -> Option<(u64, u64)> {
         match *self {
             FaultSpec::RegistryOutage { at, for_ }
             | FaultSpec::RegistryFreeze { at, for_ }
-            | FaultSpec::NetworkPartition { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
+            | FaultSpec::NetworkPartition { at, for_ }
+            | FaultSpec::MetricsGap { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
             FaultSpec::RegistryCrash { at, restart_after } => {
                 Some((at.0, at.0.saturating_add(restart_after.0)))
             }
