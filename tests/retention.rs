@@ -5,8 +5,8 @@
 mod common;
 
 use common::http::{Server, TOKENS};
+use rollback_drill::registry::Registry;
 use rollback_drill::scenario::{Candidate, Dur, RegistryPlan, RoutePlan};
-use rollback_drill::sim::registry::Registry;
 use serde_json::{Value, json};
 
 struct Case {

@@ -10,10 +10,33 @@ use crate::outcome::DrillOutcome;
 use crate::report::{self, Format, RunInfo};
 use crate::scenario::Diagnostic;
 
-fn parse_formats(raw: &[String]) -> Result<Vec<Format>, String> {
+/// Flags of `run` that do not fit together (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    #[error("--format: {0}")]
+    Format(String),
+    #[error("--time-scale must be above 0, found {0}")]
+    TimeScale(f64),
+    #[error("{0} applies to live drills: add --backend http")]
+    LiveOnly(&'static str),
+    #[error(
+        "--registry does not apply to --backend container (each drill starts its own registry container); use --backend http for an existing registry"
+    )]
+    RegistryWithContainer,
+    #[error("--registry needs --token (or ROLLBACK_DRILL_TOKEN) with platform_lead rights")]
+    RegistryWithoutToken,
+}
+
+impl ExitCode for FlagError {
+    fn exit(&self) -> Exit {
+        Exit::Invalid
+    }
+}
+
+fn parse_formats(raw: &[String]) -> Result<Vec<Format>, FlagError> {
     let mut formats = Vec::new();
     for f in raw {
-        formats.push(f.parse()?);
+        formats.push(f.parse().map_err(FlagError::Format)?);
     }
     formats.sort();
     formats.dedup();
@@ -23,17 +46,11 @@ fn parse_formats(raw: &[String]) -> Result<Vec<Format>, String> {
 pub fn run(args: RunArgs) -> Exit {
     let formats = match parse_formats(&args.format) {
         Ok(f) => f,
-        Err(message) => {
-            eprintln!("error: --format: {message}");
-            return Exit::Invalid;
-        }
+        Err(e) => return fail(&e),
     };
     let live = match live_options(&args) {
         Ok(live) => live,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Invalid;
-        }
+        Err(e) => return fail(&e),
     };
     let mut plans = match load(&args.paths) {
         Ok(plans) => plans,
@@ -179,18 +196,15 @@ pub fn run(args: RunArgs) -> Exit {
 }
 
 /// The live options, or why the flags do not fit together.
-fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, String> {
+fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, FlagError> {
     match args.backend {
         Backend::Container => {
             if args.registry.is_some() {
-                return Err(
-                    "--registry does not apply to --backend container (each drill starts its own registry container); use --backend http for an existing registry"
-                        .into(),
-                );
+                return Err(FlagError::RegistryWithContainer);
             }
             let time_scale = args.time_scale.unwrap_or(1.0);
             if !(time_scale.is_finite() && time_scale > 0.0) {
-                return Err(format!("--time-scale must be above 0, found {time_scale}"));
+                return Err(FlagError::TimeScale(time_scale));
             }
             Ok(Some(crate::live::LiveOptions {
                 registry: None,
@@ -210,7 +224,7 @@ fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, Stri
                 ("--compare-simulated", args.compare_simulated),
             ] {
                 if set {
-                    return Err(format!("{flag} applies to live drills: add --backend http"));
+                    return Err(FlagError::LiveOnly(flag));
                 }
             }
             Ok(None)
@@ -218,13 +232,10 @@ fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, Stri
         Backend::Http => {
             let time_scale = args.time_scale.unwrap_or(1.0);
             if !(time_scale.is_finite() && time_scale > 0.0) {
-                return Err(format!("--time-scale must be above 0, found {time_scale}"));
+                return Err(FlagError::TimeScale(time_scale));
             }
             if args.registry.is_some() && args.token.is_none() {
-                return Err(
-                    "--registry needs --token (or ROLLBACK_DRILL_TOKEN) with platform_lead rights"
-                        .into(),
-                );
+                return Err(FlagError::RegistryWithoutToken);
             }
             Ok(Some(crate::live::LiveOptions {
                 registry: args.registry.clone(),

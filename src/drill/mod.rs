@@ -3,7 +3,7 @@
 //! [`Procedure`] is a state machine: a driver wakes it at the times it asked
 //! for, it reads metrics and the registry through the [`Staging`] port, and
 //! it answers with the next times it wants to be woken. The simulated driver
-//! ([`crate::sim`]) backs the port with an in-process world on a virtual
+//! (the simulation) backs the port with an in-process world on a virtual
 //! clock; a live driver backs it with HTTP and the wall clock. Everything the
 //! procedure sees and does lands in its [`Record`].
 

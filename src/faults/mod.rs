@@ -26,8 +26,8 @@ mod target_also_bad;
 use std::fmt::Debug;
 
 use crate::backend::BackendKind;
+use crate::registry::Registry;
 use crate::scenario::{Behaviour, Dur, FaultKind, FaultSpec, Plan};
-use crate::sim::registry::Registry;
 
 /// One kind of fault.
 pub trait Fault: Debug + Send + Sync {

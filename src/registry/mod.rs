@@ -2,7 +2,10 @@
 //! simulated registry, `registry serve`'s store and the live port speak
 //! these errors, audit rows and [`rules`].
 
+mod memory;
 pub mod rules;
+
+pub use memory::Registry;
 
 use serde::Serialize;
 use thiserror::Error;

@@ -6,7 +6,6 @@
 //! random stream the same plan always yields the same outcome. Running a
 //! valid plan cannot fail: a broken rollback is an outcome.
 
-pub mod registry;
 pub mod traffic;
 mod world;
 

@@ -13,10 +13,9 @@ use crate::drill::{PageOutcome, Staging, WriteAck};
 use crate::faults::{self, Fault, Hook, RegistryCall};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
-use super::registry::Registry;
 use super::traffic::TrafficRng;
 use crate::metrics::{self, Observation, Series, TICK_MS, observe};
-use crate::registry::RegistryError;
+use crate::registry::{Registry, RegistryError};
 use crate::timeline::{Counts, Timeline};
 
 /// A router view: its share of the route's traffic and what it routes by.

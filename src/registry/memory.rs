@@ -1,4 +1,4 @@
-//! The in-process staging registry: routes, weighted candidates, the
+//! The in-process staging registry of the simulated world: routes, weighted candidates, the
 //! versions each route holds under retention, and an audit log.
 //!
 //! It is the simulated twin of `rollback-drill registry serve`: same nouns,
