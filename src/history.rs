@@ -17,7 +17,7 @@ mod table;
 pub use table::table;
 
 /// One past run, as read back from `history.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRun {
     pub scenario: String,
     #[serde(default)]
@@ -43,6 +43,21 @@ pub struct HistoryRun {
     /// `None` for simulated (virtual-clock) runs.
     #[serde(default)]
     pub time_scale: Option<f64>,
+    /// The change type (older lines: unknown).
+    #[serde(default)]
+    pub change: Option<crate::scenario::ChangeType>,
+    /// The phase targets that run was held to, in seconds.
+    #[serde(default)]
+    pub targets: RunTargets,
+}
+
+/// The targets of one run, in seconds; `None` where a phase had none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTargets {
+    pub detect: Option<f64>,
+    pub decide: Option<f64>,
+    pub restore: Option<f64>,
+    pub mitigate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +86,13 @@ pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
         "checks": checks,
         "backend": o.backend(),
         "time_scale": o.live.map(|l| l.time_scale),
+        "change": o.change,
+        "targets": RunTargets {
+            detect: o.targets.detect.map(crate::scenario::Dur::secs_f64),
+            decide: o.targets.decide.map(crate::scenario::Dur::secs_f64),
+            restore: Some(o.restore_target.secs_f64()),
+            mitigate: o.targets.mitigate.map(crate::scenario::Dur::secs_f64),
+        },
     })
     .to_string()
 }

@@ -23,5 +23,6 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod sim;
+pub mod slo;
 pub mod starter;
 pub mod timeline;

@@ -15,6 +15,7 @@ use crate::scenario::{
     ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
 };
 
+mod targets;
 mod twin;
 pub use twin::Twin;
 
@@ -31,6 +32,8 @@ pub struct DrillOutcome {
     pub release_version: String,
     pub mechanism: Option<Mechanism>,
     pub restore_target: Dur,
+    /// `targets.detect`, `decide`, `mitigate` of the scenario.
+    pub targets: crate::scenario::PhaseTargets,
     pub verify_within: Option<Dur>,
     pub expect: Expect,
     pub released: u64,
@@ -102,6 +105,10 @@ pub struct Durations {
     pub rollback: Option<f64>,
     pub verify: Option<f64>,
     pub impact: Option<f64>,
+    /// onset → restored, what users feel (the same span as `impact`),
+    /// named for its target.
+    #[serde(default)]
+    pub mitigate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -196,6 +203,7 @@ impl DrillOutcome {
             release_version: plan.release.version.clone(),
             mechanism,
             restore_target: plan.restore_target,
+            targets: plan.targets,
             verify_within,
             expect: plan.expect.clone(),
             released: plan.release.at.0,
@@ -236,6 +244,7 @@ impl DrillOutcome {
             rollback: span(r.detected, r.restored),
             verify: span(r.restored, r.verified),
             impact: span(Some(self.onset), r.restored),
+            mitigate: span(Some(self.onset), r.restored),
         }
     }
 
@@ -274,6 +283,7 @@ impl DrillOutcome {
             self.check_verify(),
             self.check_procedure(),
         ];
+        self.hold_phase_targets(&mut checks);
         if self.live.is_some_and(|l| l.interrupted) {
             checks.push(Check::new(
                 "interrupted",

@@ -43,8 +43,7 @@ fn past(at: &str, passed: bool, decide: f64, restore: f64) -> HistoryRun {
             ..Durations::default()
         },
         checks: Vec::new(),
-        backend: Default::default(),
-        time_scale: None,
+        ..HistoryRun::default()
     }
 }
 

@@ -42,6 +42,10 @@ pub enum Command {
     Schema,
     /// Per scenario: last runs, phase medians, trend, drift findings.
     History(HistoryArgs),
+    /// Rollback-time SLOs from the history: attainment, percentiles and
+    /// error budget per change type, phase and backend; writes slo.json
+    /// and slo.prom (OpenMetrics) into the report folder.
+    Slo(SloArgs),
     /// Write a commented starter scenario that passes as written.
     Init(InitArgs),
     /// The staging registry as an HTTP/JSON service.
@@ -94,6 +98,38 @@ pub struct HistoryArgs {
     /// How many recent runs to show per scenario.
     #[arg(long, default_value_t = 5)]
     pub last: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SloArgs {
+    /// The report folder whose history.jsonl to read (and where slo.json
+    /// and slo.prom are written).
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// How far back runs count, e.g. `30d`, `7d`, `12h`.
+    #[arg(long, default_value = "30d", value_parser = crate::scenario::Dur::parse)]
+    pub window: crate::scenario::Dur,
+    /// The share of runs that must meet their target, e.g. `99%`.
+    #[arg(long, default_value = "99%", value_parser = parse_objective)]
+    pub objective: f64,
+    /// Only this change type.
+    #[arg(long)]
+    pub change: Option<crate::scenario::ChangeType>,
+    /// The end of the window (RFC 3339, e.g. `2026-11-30T00:00:00Z`;
+    /// default now): the same history and `--until` give the same figures.
+    #[arg(long)]
+    pub until: Option<jiff::Timestamp>,
+}
+
+fn parse_objective(s: &str) -> Result<f64, String> {
+    let p = crate::scenario::Percent::parse(s)?.fraction();
+    if p > 0.0 && p <= 1.0 {
+        Ok(p)
+    } else {
+        Err(format!(
+            "`{s}` is not an objective: give a share above 0% and at most 100%, e.g. 99%"
+        ))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +212,7 @@ pub fn main(cli: Cli) -> Exit {
         Command::Validate(args) => validate(&args.paths),
         Command::List(args) => list(&args.paths),
         Command::History(args) => history(&args),
+        Command::Slo(args) => slo(&args),
         Command::Init(args) => init(&args),
         Command::Registry(RegistryCommand::Serve(args)) => {
             match crate::server::serve(args.addr, &args.state, args.tokens.as_deref()) {
@@ -267,6 +304,37 @@ fn history(args: &HistoryArgs) -> Exit {
         return Exit::Passed;
     }
     print!("{}", crate::history::table(&past, args.last));
+    Exit::Passed
+}
+
+fn slo(args: &SloArgs) -> Exit {
+    let file = args.report_dir.join("history.jsonl");
+    let past = match crate::history::read(&file) {
+        Ok(past) => past,
+        Err(e) => return exit::fail(&e),
+    };
+    let query = crate::slo::Query {
+        window_s: args.window.secs_f64(),
+        objective: args.objective,
+        change: args.change,
+        until: args.until.unwrap_or_else(jiff::Timestamp::now),
+    };
+    let report = crate::slo::compute(past.values().flatten(), &query);
+    print!("{}", crate::slo::table(&report));
+    let json = serde_json::to_string_pretty(&report).expect("the report serializes") + "\n";
+    for (name, bytes) in [
+        ("slo.json", json),
+        ("slo.prom", crate::slo::openmetrics(&report)),
+    ] {
+        let path = args.report_dir.join(name);
+        if let Err(source) = std::fs::write(&path, bytes) {
+            return exit::fail(&crate::report::ReportError::File { file: path, source });
+        }
+    }
+    println!(
+        "slo: slo.json and slo.prom in {}",
+        args.report_dir.display()
+    );
     Exit::Passed
 }
 

@@ -139,6 +139,7 @@ mod tests {
             checks: Vec::new(),
             backend,
             time_scale: scale,
+            ..HistoryRun::default()
         }
     }
 

@@ -34,6 +34,9 @@ pub struct Plan {
     pub procedure: Vec<Step>,
     pub faults: Vec<FaultSpec>,
     pub restore_target: Dur,
+    /// Targets of the other phases (`targets.detect`, `decide`,
+    /// `mitigate`); unset unless given.
+    pub targets: PhaseTargets,
     pub drift: DriftPolicy,
     pub expect: Expect,
     /// Live drills: where policy and verify metrics come from, if not from
@@ -41,6 +44,15 @@ pub struct Plan {
     pub metrics: Option<Prometheus>,
     /// Every `${NAME}` the scenario reads, where it is written.
     pub env_refs: Vec<EnvRef>,
+}
+
+/// Targets of the phases other than `restore` (which has a default per
+/// change type): each set one is a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTargets {
+    pub detect: Option<Dur>,
+    pub decide: Option<Dur>,
+    pub mitigate: Option<Dur>,
 }
 
 /// A `${NAME}` in the scenario file, located for the "unset variable"

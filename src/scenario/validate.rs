@@ -344,7 +344,24 @@ impl Checker<'_> {
             }
             None => DriftPolicy::default(),
         };
-        let restore_target = match raw.targets.and_then(|t| t.restore) {
+        let mut targets = PhaseTargets::default();
+        if let Some(t) = &raw.targets {
+            for (name, value, slot) in [
+                ("detect", t.detect, &mut targets.detect),
+                ("decide", t.decide, &mut targets.decide),
+                ("mitigate", t.mitigate, &mut targets.mitigate),
+            ] {
+                if value == Some(Dur::ZERO) {
+                    self.error(
+                        &Path::root().key("targets").key(name),
+                        format!("{name} target is 0s"),
+                        "give a positive target, or leave it out (unset: not checked)",
+                    );
+                }
+                *slot = value;
+            }
+        }
+        let restore_target = match raw.targets.as_ref().and_then(|t| t.restore) {
             Some(Dur::ZERO) => {
                 self.error(
                     &Path::root().key("targets").key("restore"),
@@ -377,6 +394,7 @@ impl Checker<'_> {
             procedure: procedure?,
             faults: faults?,
             restore_target: restore_target?,
+            targets,
             drift,
             expect: Expect {
                 rollback: expect.rollback,
