@@ -105,10 +105,12 @@ pub fn append(
 ) -> std::io::Result<()> {
     let mut text = String::new();
     // An interrupted drill measured too little to count as a run.
-    for o in outcomes
-        .iter()
-        .filter(|o| o.ran && !o.live.is_some_and(|l| l.interrupted))
-    {
+    // `--repeat`: one line per seed run.
+    let runs = outcomes.iter().flat_map(|o| match &o.repeat {
+        Some(r) => r.runs.iter().collect::<Vec<_>>(),
+        None => vec![o],
+    });
+    for o in runs.filter(|o| o.ran && !o.live.is_some_and(|l| l.interrupted)) {
         text.push_str(&line(o, version, at));
         text.push('\n');
     }

@@ -15,8 +15,10 @@ use crate::scenario::{
     ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
 };
 
+mod repeat;
 mod targets;
 mod twin;
+pub use repeat::{Repeat, Spread};
 pub use twin::Twin;
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,9 @@ pub struct DrillOutcome {
     pub twin: Option<Twin>,
     /// Why the drill did not run, when it did not.
     pub not_run_reason: &'static str,
+    /// `run --repeat N`: every seed's run of this scenario (this outcome is
+    /// the first seed's); its checks are theirs folded.
+    pub repeat: Option<std::sync::Arc<Repeat>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -221,6 +226,7 @@ impl DrillOutcome {
             live,
             twin,
             not_run_reason: not_run.unwrap_or_default(),
+            repeat: None,
         }
     }
 
@@ -262,6 +268,9 @@ impl DrillOutcome {
     }
 
     pub fn checks(&self) -> Vec<Check> {
+        if let Some(r) = &self.repeat {
+            return r.checks();
+        }
         if !self.ran {
             let skip = |name| Check::skipped(name, self.not_run_reason);
             return vec![

@@ -44,6 +44,9 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
             opt(d.restore),
             o.restore_target.to_string()
         );
+        if let Some(r) = &o.repeat {
+            let _ = writeln!(out, "        repeat: {}", r.line());
+        }
         for c in o
             .checks()
             .iter()

@@ -187,6 +187,10 @@ pub struct RunArgs {
     /// traffic, append no history.
     #[arg(long)]
     pub preflight_only: bool,
+    /// Run each scenario with N seeds (its seed, seed+1, …): pass rate and
+    /// p50/p95/max of every phase; a check fails when any seed fails it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub repeat: u64,
     /// Live drills: also run each drill's simulated twin; another trigger,
     /// action or severity, or detect or restore more than one evaluation
     /// interval apart, is a `path_diverged` finding that fails the drill.

@@ -10,6 +10,21 @@ use crate::outcome::DrillOutcome;
 use crate::report::{self, Format, RunInfo};
 use crate::scenario::Diagnostic;
 
+/// `--repeat`: consecutive outcomes of one scenario (its seeds, in order)
+/// become one outcome carrying them all.
+fn fold_repeats(outcomes: Vec<DrillOutcome>) -> Vec<DrillOutcome> {
+    let mut folded = Vec::new();
+    let mut group: Vec<DrillOutcome> = Vec::new();
+    for o in outcomes {
+        if group.first().is_some_and(|g| g.scenario != o.scenario) {
+            folded.extend(crate::outcome::Repeat::fold(std::mem::take(&mut group)));
+        }
+        group.push(o);
+    }
+    folded.extend(crate::outcome::Repeat::fold(group));
+    folded
+}
+
 /// Flags of `run` that do not fit together (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum FlagError {
@@ -118,6 +133,19 @@ pub fn run(args: RunArgs) -> Exit {
             return Exit::Environment;
         }
     }
+    // `--repeat N`: each scenario N times, seeds seed … seed+N-1, in order.
+    if args.repeat > 1 {
+        plans = plans
+            .into_iter()
+            .flat_map(|p| {
+                (0..args.repeat).map(move |k| {
+                    let mut q = p.clone();
+                    q.seed = p.seed.wrapping_add(k);
+                    q
+                })
+            })
+            .collect();
+    }
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let total = plans.len();
@@ -164,6 +192,11 @@ pub fn run(args: RunArgs) -> Exit {
     if let Some(e) = live_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return fail(&e);
     }
+    let outcomes = if args.repeat > 1 {
+        fold_repeats(outcomes)
+    } else {
+        outcomes
+    };
     let run = RunInfo {
         started_at,
         finished_at: jiff::Timestamp::now().to_string(),

@@ -3,6 +3,12 @@
 //! quick-junit escapes markup and strips ANSI escapes and C0 controls; we
 //! additionally drop the few characters XML 1.0 forbids that it lets through
 //! (U+FFFE, U+FFFF), so hostile scenario names still give well-formed XML.
+//!
+//! Every test case carries `time`: the measured seconds of its phase (0
+//! where nothing was measured); a suite's `time` is the drill's length in
+//! scenario seconds and its `timestamp` when the run started. The file
+//! validates against the Jenkins JUnit schema (junit-10.xsd), which has no
+//! `skipped` on `<testsuites>`, so that attribute is left out.
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -23,10 +29,27 @@ pub fn xml_safe(s: &str) -> String {
         .collect()
 }
 
+/// Without a timestamp (the bytes then depend on the outcomes alone).
 pub fn render(outcomes: &[DrillOutcome]) -> Result<Vec<u8>, ReportError> {
+    render_at(outcomes, None)
+}
+
+/// `started_at`: the run's start (RFC 3339), as each suite's `timestamp`.
+pub fn render_at(
+    outcomes: &[DrillOutcome],
+    started_at: Option<&str>,
+) -> Result<Vec<u8>, ReportError> {
     let mut report = Report::new("rollback-drill");
+    let timestamp = started_at
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::FixedOffset::east_opt(0).expect("UTC")));
+    let secs = |s: f64| std::time::Duration::from_secs_f64(s.max(0.0));
     for o in outcomes {
         let mut suite = TestSuite::new(xml_safe(&o.scenario));
+        suite.set_time(secs(o.ended as f64 / 1000.0));
+        if let Some(t) = timestamp {
+            suite.set_timestamp(t);
+        }
         suite.add_property(Property::new("change", o.change.as_str()));
         suite.add_property(Property::new("seed", o.seed.to_string()));
         suite.add_property(Property::new("target", o.restore_target.to_string()));
@@ -56,6 +79,7 @@ pub fn render(outcomes: &[DrillOutcome]) -> Result<Vec<u8>, ReportError> {
             };
             let mut case = TestCase::new(check.name, status);
             case.set_classname(xml_safe(&o.scenario));
+            case.set_time(secs(check.measured_s.unwrap_or(0.0)));
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
@@ -67,5 +91,26 @@ pub fn render(outcomes: &[DrillOutcome]) -> Result<Vec<u8>, ReportError> {
             what: "junit.xml",
             message: e.to_string(),
         })?;
-    Ok(bytes)
+    Ok(without_testsuites_skipped(bytes))
+}
+
+/// Drops the `skipped` attribute of the `<testsuites>` element, which the
+/// common Jenkins schema does not allow (suites keep theirs).
+fn without_testsuites_skipped(bytes: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(bytes).expect("quick-junit writes UTF-8");
+    let Some(start) = text.find("<testsuites") else {
+        return text.into_bytes();
+    };
+    let end = start + text[start..].find('>').unwrap_or(0);
+    let head = &text[start..end];
+    let Some(at) = head.find(" skipped=\"") else {
+        return text.into_bytes();
+    };
+    let close = head[at + 10..]
+        .find('"')
+        .map_or(head.len(), |i| at + 10 + i + 1);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start + at]);
+    out.push_str(&text[start + close..]);
+    out.into_bytes()
 }

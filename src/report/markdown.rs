@@ -60,6 +60,7 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
             }
         );
     }
+    repeats(&mut out, outcomes);
     let with_path: Vec<_> = ordered(outcomes)
         .into_iter()
         .filter(|o| !o.decision_path().is_empty())
@@ -85,4 +86,41 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
         }
     }
     out
+}
+
+/// `run --repeat N`: per scenario, the pass rate and p50/p95/max of every
+/// phase over its seeds.
+fn repeats(out: &mut String, outcomes: &[DrillOutcome]) {
+    let with: Vec<_> = ordered(outcomes)
+        .into_iter()
+        .filter_map(|o| o.repeat.as_ref().map(|r| (o, r)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n**Over seeds** (p50 / p95 / max)\n\n| scenario | seeds | pass rate | detect | decide | restore | verify | mitigate |\n|---|---|---|---|---|---|---|---|"
+    );
+    for (o, r) in with {
+        let cells: Vec<String> = r
+            .spread()
+            .into_iter()
+            .map(|(_, s)| {
+                s.map_or("—".to_string(), |s| {
+                    format!("{} / {} / {}", human(s.p50), human(s.p95), human(s.max))
+                })
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1}% ({} of {}) | {} |",
+            cell(&o.scenario),
+            r.runs.len(),
+            100.0 * r.passed() as f64 / r.runs.len().max(1) as f64,
+            r.passed(),
+            r.runs.len(),
+            cells.join(" | ")
+        );
+    }
 }

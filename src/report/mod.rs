@@ -91,7 +91,10 @@ pub fn write(
         Ok(())
     };
     if formats.contains(&Format::Junit) {
-        put("junit.xml", junit::render(outcomes)?)?;
+        put(
+            "junit.xml",
+            junit::render_at(outcomes, Some(&run.started_at))?,
+        )?;
     }
     if formats.contains(&Format::Json) {
         for o in outcomes {

@@ -18,6 +18,7 @@ macro_rules! put {
     }};
 }
 
+mod repeat;
 mod steps;
 mod svg;
 mod timeline;
@@ -219,6 +220,9 @@ fn scenario(out: &mut String, n: usize, o: &DrillOutcome) {
         o.impacted_requests,
         o.total_requests
     );
+    if let Some(r) = &o.repeat {
+        repeat::render(out, o, r);
+    }
     out.push_str("<h3>Timeline</h3>\n");
     if o.ran {
         out.push_str(&timeline::render(o));
