@@ -7,6 +7,7 @@
 //! really new, a procedure that actually executes a rollback. Problems are
 //! located through the node tree by their field path.
 
+mod staging;
 mod team;
 
 use std::path::Path as FsPath;
@@ -186,6 +187,7 @@ impl Checker<'_> {
                 "drift" => raw.drift = self.field(value, &path),
                 "expect" => raw.expect = self.field(value, &path),
                 "metrics" => raw.metrics = self.field(value, &path),
+                "staging" => raw.staging = self.field(value, &path),
                 other => self.error(
                     &path,
                     format!("unknown field `{other}`"),
@@ -318,6 +320,8 @@ impl Checker<'_> {
             }
             _ => None,
         };
+        let staging = self.staging(raw.staging, registry.as_ref(), release.as_ref());
+        let golden = self.golden(raw.traffic.as_ref().and_then(|t| t.golden.as_deref()));
         let faults = match (raw.faults, &release, &registry) {
             (Some(list), Some(rel), Some(reg)) => self.faults(list, rel, reg, traffic.as_ref()),
             (None, _, _) => Some(Vec::new()),
@@ -366,7 +370,10 @@ impl Checker<'_> {
             seed: raw.seed.unwrap_or(0),
             duration: duration?,
             registry: registry?,
-            traffic: traffic?,
+            traffic: TrafficPlan {
+                golden: golden?,
+                ..traffic?
+            },
             release: release?,
             policy: policy?,
             responders: responders?,
@@ -381,6 +388,7 @@ impl Checker<'_> {
                 findings: expect.findings.unwrap_or_default(),
             },
             metrics: metrics?,
+            staging: staging?,
             env_refs: {
                 let mut refs = std::mem::take(&mut self.env_refs);
                 refs.sort_by_key(|r| (r.line, r.column));
@@ -565,6 +573,7 @@ impl Checker<'_> {
         ok.then_some(TrafficPlan {
             rps: raw.rps,
             behaviour,
+            golden: Default::default(),
         })
     }
 
