@@ -20,5 +20,6 @@ pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod sim;
+pub mod staging;
 pub mod starter;
 pub mod timeline;

@@ -186,6 +186,17 @@ fn quantile(hist: &[f64], total: f64, q: f64) -> f64 {
     bucket_value(hist.len() - 1)
 }
 
+/// The latency of a version, in milliseconds: a log-normal whose median is
+/// `p50` and whose 99th percentile is `p99`. The simulated traffic and the
+/// real-staging mock backend both draw from it. `None` if the percentiles
+/// are not a distribution (validation rules that out).
+pub fn latency_model(behaviour: &Behaviour) -> Option<LogNormal<f64>> {
+    let p50 = behaviour.p50.0 as f64;
+    let p99 = (behaviour.p99.0 as f64).max(p50);
+    let sigma = ((p99 / p50).ln() / Z99).max(1e-9);
+    LogNormal::new(p50.ln(), sigma).ok()
+}
+
 /// The random source of a drill: one ChaCha8 stream per seed, so the same
 /// seed draws the same traffic on every platform.
 pub struct TrafficRng {
@@ -263,11 +274,8 @@ impl TrafficRng {
         if samples == 0 {
             return (errors, good);
         }
-        let p50 = behaviour.p50.0 as f64;
-        let p99 = (behaviour.p99.0 as f64).max(p50);
-        let sigma = ((p99 / p50).ln() / Z99).max(1e-9);
         let weight = n as f32 / samples as f32;
-        if let Ok(dist) = LogNormal::new(p50.ln(), sigma) {
+        if let Some(dist) = latency_model(behaviour) {
             for _ in 0..samples {
                 let ms: f64 = dist.sample(&mut self.rng);
                 slot.latency.push((bucket_of(ms), weight));
