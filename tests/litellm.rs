@@ -39,16 +39,16 @@ model_list:
       model: openai/support-v1
       api_base: {v1}   # the harness's mock
       api_key: \"x\"
-      weight: 50
+      weight: 90
     model_info:
       id: support-v1
   # the release under test
   - model_name: support-llm
-    litellm_params: {{model: openai/support-v2, api_base: '{v2}', api_key: x, weight: 50}}
+    litellm_params: {{model: openai/support-v2, api_base: '{v2}', api_key: x, weight: 10}}
     model_info: {{id: support-v2}}
 router_settings:
   routing_strategy: simple-shuffle   # weighted by litellm_params.weight
-  num_retries: 2
+  num_retries: 5                     # a failed call is retried on a deployment drawn again
 litellm_settings:
   callbacks: [\"prometheus\"]
 general_settings:
@@ -116,16 +116,17 @@ fn a_litellm_proxy_routes_hides_failures_and_rolls_back_by_config() {
     assert_eq!(
         deployed,
         [
-            ("support-v1".to_string(), Some(50.0)),
-            ("support-v2".to_string(), Some(50.0))
+            ("support-v1".to_string(), Some(90.0)),
+            ("support-v2".to_string(), Some(10.0))
         ]
     );
     let entries = route.read().expect("read").expect("the group");
     assert_eq!(
         entries.iter().map(|e| e.weight).collect::<Vec<_>>(),
-        [Some(50.0), Some(50.0)]
+        [Some(90.0), Some(10.0)]
     );
-    let seen = send(&proxy, &golden, 24);
+    // At 10%, 80 requests miss support-v2 with a chance of 0.9^80 = 0.02%.
+    let seen = send(&proxy, &golden, 80);
     assert!(seen.keys().all(|(s, _)| *s == 200), "{seen:?}");
     for id in ["support-v1", "support-v2"] {
         assert!(
@@ -134,23 +135,38 @@ fn a_litellm_proxy_routes_hides_failures_and_rolls_back_by_config() {
         );
     }
 
-    // The regression: support-v2 fails every call. Clients see nothing.
+    // The regression: support-v2 fails every call. Clients see nothing:
+    // a request fails only if six draws in a row pick support-v2 (1e-6).
     let before = proxy.deployment_failures().expect("metrics");
     mock.set_behaviour("support-v2", behaviour(1.0));
-    let seen = send(&proxy, &golden, 20);
+    let seen = send(&proxy, &golden, 80);
     assert_eq!(
         seen.get(&(200, "support-v1".to_string())),
-        Some(&20),
+        Some(&80),
         "{seen:?}"
     );
     let failed = mock.served("support-v2").errors;
     assert!(failed > 0, "the router never tried support-v2");
-    // Only the per-deployment counter shows it.
-    let after = proxy.deployment_failures().expect("metrics");
-    let delta =
-        |id: &str| after.get(id).copied().unwrap_or(0.0) - before.get(id).copied().unwrap_or(0.0);
-    assert!(delta("support-v2") >= 1.0, "{after:?}");
-    assert_eq!(delta("support-v1"), 0.0, "{after:?}");
+    // Only the per-deployment counter shows it (written in the background:
+    // polled for a few seconds).
+    let delta = |after: &BTreeMap<String, f64>, id: &str| {
+        after.get(id).copied().unwrap_or(0.0) - before.get(id).copied().unwrap_or(0.0)
+    };
+    let t = Instant::now();
+    let after = loop {
+        let after = proxy.deployment_failures().expect("metrics");
+        if delta(&after, "support-v2") >= 1.0 || t.elapsed().as_secs() > 10 {
+            break after;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let counted = delta(&after, "support-v2");
+    assert!(
+        counted >= 1.0 && counted <= failed as f64,
+        "{counted} of {failed}: {after:?}"
+    );
+    assert_eq!(delta(&after, "support-v1"), 0.0, "{after:?}");
+    eprintln!("support-v2 failed {failed} calls, the proxy counted {counted}, clients saw none");
 
     // The rollback: weights rewritten in the file, the proxy restarted.
     route
@@ -160,8 +176,8 @@ fn a_litellm_proxy_routes_hides_failures_and_rolls_back_by_config() {
     assert_eq!(
         rewritten,
         original
-            .replace("      weight: 50\n", "      weight: 100\n")
-            .replace("api_key: x, weight: 50}", "api_key: x, weight: 0}")
+            .replace("      weight: 90\n", "      weight: 100\n")
+            .replace("api_key: x, weight: 10}", "api_key: x, weight: 0}")
     );
     let t = Instant::now();
     let ready = server.restart();

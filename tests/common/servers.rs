@@ -133,7 +133,13 @@ impl Server {
             return;
         };
         let group = format!("-{}", child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let kill = |signal: &str| {
+            let _ = Command::new("kill")
+                .args([signal, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        kill("-TERM");
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(15) {
             if let Ok(Some(_)) = child.try_wait() {
@@ -141,7 +147,8 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        // Whatever of the group outlived the leader.
+        kill("-KILL");
         let _ = child.wait();
     }
 

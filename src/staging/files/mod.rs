@@ -163,8 +163,8 @@ pub fn yaml_scalar(s: &str, flow: bool) -> String {
         && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./@:".contains(c))
-        && !s.contains(": ")
-        && !(flow && s.contains(':'))
+        // A flow collection would read `a:b` as a key.
+        && (!flow || !s.contains(':'))
         && !matches!(
             s.to_ascii_lowercase().as_str(),
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
