@@ -16,6 +16,7 @@ use rollback_drill::staging::http::Client;
 use rollback_drill::staging::mlflow::{Mlflow, VERSION_TAG};
 use rollback_drill::staging::mock::MockBackend;
 use rollback_drill::staging::route::{MlflowRoute, RealRoute};
+use rollback_drill::staging::standin::{AliasLookup, StandIn};
 use serde_json::json;
 
 fn healthy() -> Behaviour {
@@ -48,6 +49,7 @@ fn mlflow_aliases_versions_and_their_traps_on_a_real_server() {
     a_deleted_version_takes_its_alias_with_it(&m, &mock);
     errors_name_the_endpoint(&m);
     a_route_drill_leaves_the_aliases_as_it_found_them(&server.url, &mock);
+    the_app_sees_a_moved_alias_only_after_its_cache_ttl(&server.url, mock);
 }
 
 fn model_alias_moves_to_a_version_serving_from_the_mock(
@@ -260,4 +262,56 @@ fn a_route_drill_leaves_the_aliases_as_it_found_them(url: &str, mock: &MockBacke
             "{entity:?}: the drill's version is deleted"
         );
     }
+}
+
+/// The stand-in app caches the alias lookup for its TTL, as MLflow's
+/// client does: traffic is back only after the cache expires.
+fn the_app_sees_a_moved_alias_only_after_its_cache_ttl(url: &str, mock: MockBackend) {
+    let model = MlflowEntity::Model("cached-model".into());
+    let m = Mlflow::new(url).unwrap();
+    m.create(&model).expect("created");
+    for v in ["v1", "v2"] {
+        m.create_version(&model, v, &mock.base_url(v), "")
+            .expect("version");
+    }
+    m.set_alias(model.name(), "production", "2").expect("alias");
+    let mock = std::sync::Arc::new(mock);
+    let backend = mock.clone();
+    let ttl = std::time::Duration::from_secs(2);
+    let mut app = StandIn::new(
+        Box::new(AliasLookup {
+            client: Mlflow::new(url).unwrap(),
+            name: model.name().into(),
+            alias: "production".into(),
+        }),
+        ttl,
+        Box::new(move |v| backend.base_url(v)),
+        GoldenSet::builtin(),
+        1,
+    );
+    let first = app.send().expect("sent");
+    assert_eq!(
+        (first.served.as_deref(), first.status, first.good),
+        (Some("v2"), 200, true)
+    );
+    let rolled = Instant::now();
+    m.set_alias(model.name(), "production", "1")
+        .expect("rolled back");
+    let back = loop {
+        let s = app.send().expect("sent");
+        if s.served.as_deref() == Some("v1") {
+            break rolled.elapsed();
+        }
+        assert!(rolled.elapsed() < ttl * 5, "the app never saw the rollback");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    eprintln!(
+        "alias moved back: traffic back after {} ms (cache TTL {} ms)",
+        back.as_millis(),
+        ttl.as_millis()
+    );
+    assert!(
+        back >= ttl - std::time::Duration::from_millis(300),
+        "{back:?}"
+    );
 }

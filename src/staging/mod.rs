@@ -9,7 +9,9 @@
 //! - [`files`]: byte-keeping rewriters of a gateway alias file, a flagd
 //!   flag file and a LiteLLM `config.yaml`;
 //! - [`route`]: the route in a team's system behind one interface
-//!   (read, snapshot, register the release, write weights, restore).
+//!   (read, snapshot, register the release, write weights, restore);
+//! - [`standin`]: the app that resolves an alias or a file the way a
+//!   client does (cached, polled) and calls the resolved version.
 //!
 //! The drill engine drives these through its ports; nothing here decides
 //! or times a rollback. A `reload:` is an `exec` or `http` call, run with
@@ -21,3 +23,4 @@ pub mod litellm;
 pub mod mlflow;
 pub mod mock;
 pub mod route;
+pub mod standin;
