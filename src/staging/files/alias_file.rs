@@ -110,7 +110,10 @@ pub fn quoted_like(old: &Node, new: &str) -> String {
     }
 }
 
-/// The text with the release's candidate after the alias's last one.
+/// The text with the release's candidate after the alias's last one. The
+/// format has no URL field (a gateway maps a candidate's `id` to a
+/// backend), so the file gets only `id`, `version_pin` and `weight`; the
+/// stand-in app maps the version to the mock's base URL itself.
 pub fn add(text: &str, alias: &str, new: &NewEntry) -> Result<String, Problem> {
     let root = parse_yaml(text).map_err(|e| Problem::from((e, text)))?;
     let seq = candidates(&root, alias)?.ok_or_else(|| no_alias(alias))?;
@@ -119,13 +122,11 @@ pub fn add(text: &str, alias: &str, new: &NewEntry) -> Result<String, Problem> {
         format!("id: {}", yaml_scalar(&new.id, false)),
         format!("version_pin: {}", yaml_scalar(&new.version, false)),
         format!("weight: {w}"),
-        format!("api_base: {}", yaml_scalar(&new.base_url, false)),
     ];
     let flow = format!(
-        "{{id: {}, version_pin: {}, weight: {w}, api_base: {}}}",
+        "{{id: {}, version_pin: {}, weight: {w}}}",
         yaml_scalar(&new.id, true),
         yaml_scalar(&new.version, true),
-        yaml_scalar(&new.base_url, true)
     );
     let (at, s) = append_to_seq(
         text,
@@ -210,11 +211,11 @@ aliases:
             weight: 0.0,
         };
         let out = add(FILE, "fast-answer", &new).unwrap();
-        let want = FILE.to_string()
-            + "      - id: mock:v2\n        version_pin: v2\n        weight: 0\n        api_base: http://127.0.0.1:7/mock/v2/v1\n";
+        let want =
+            FILE.to_string() + "      - id: mock:v2\n        version_pin: v2\n        weight: 0\n";
         assert_eq!(out, want);
         let out = add(FILE, "smart-reasoner", &new).unwrap();
-        assert!(out.contains("weight: \"10\"}\n      - {id: \"mock:v2\", version_pin: v2, weight: 0, api_base: \"http://127.0.0.1:7/mock/v2/v1\"}\n  # the fast tier"), "{out}");
+        assert!(out.contains("weight: \"10\"}\n      - {id: \"mock:v2\", version_pin: v2, weight: 0}\n  # the fast tier"), "{out}");
         let e = entries(&out, "smart-reasoner").unwrap().unwrap();
         assert_eq!((e[2].id.as_str(), e[2].weight), ("mock:v2", Some(0.0)));
     }
