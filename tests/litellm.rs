@@ -1,6 +1,7 @@
 //! The LiteLLM client and the config rewriter against a real LiteLLM
 //! 1.100.0 proxy (from the venv `.ci/venvs` builds), routing one model
-//! group over two deployments served by the harness's mock backend: the
+//! group over deployments served by the harness's mock backend: the
+//! release's deployment added to config.yaml (and the proxy restarted), the
 //! serving deployment read from `x-litellm-model-id`, a failing deployment
 //! hidden from clients by the router's retries but counted in `/metrics/`,
 //! and a weight rollback by rewriting config.yaml and restarting the proxy,
@@ -14,7 +15,7 @@ use std::time::Instant;
 use common::servers;
 use rollback_drill::scenario::golden::GoldenSet;
 use rollback_drill::scenario::{Behaviour, Dur};
-use rollback_drill::staging::files::{Format, RouteFile};
+use rollback_drill::staging::files::{Format, NewEntry, RouteFile};
 use rollback_drill::staging::litellm::Litellm;
 use rollback_drill::staging::mock::MockBackend;
 
@@ -39,13 +40,10 @@ model_list:
       model: openai/support-v1
       api_base: {v1}   # the harness's mock
       api_key: \"x\"
-      weight: 90
+      weight: 100
     model_info:
       id: support-v1
-  # the release under test
-  - model_name: support-llm
-    litellm_params: {{model: openai/support-v2, api_base: '{v2}', api_key: x, weight: 10}}
-    model_info: {{id: support-v2}}
+  - {{model_name: embedder, litellm_params: {{model: openai/e, mock_response: 'hi'}}, model_info: {{id: embed-1}}}}
 router_settings:
   routing_strategy: simple-shuffle   # weighted by litellm_params.weight
   num_retries: 5                     # a failed call is retried on a deployment drawn again
@@ -55,7 +53,6 @@ general_settings:
   master_key: {KEY}
 ",
         v1 = mock.base_url("support-v1"),
-        v2 = mock.base_url("support-v2"),
     )
 }
 
@@ -105,16 +102,53 @@ fn a_litellm_proxy_routes_hides_failures_and_rolls_back_by_config() {
     let snapshot = route.snapshot().expect("snapshot");
 
     // The proxy serves what the file says.
-    let mut deployed: Vec<(String, Option<f64>)> = proxy
-        .deployments()
-        .expect("model info")
-        .into_iter()
-        .filter(|d| d.model_name == "support-llm")
-        .map(|d| (d.id, d.weight))
-        .collect();
-    deployed.sort_by(|a, b| a.0.cmp(&b.0));
+    let group = |proxy: &Litellm| {
+        let mut d: Vec<(String, Option<f64>)> = proxy
+            .deployments()
+            .expect("model info")
+            .into_iter()
+            .filter(|d| d.model_name == "support-llm")
+            .map(|d| (d.id, d.weight))
+            .collect();
+        d.sort_by(|a, b| a.0.cmp(&b.0));
+        d
+    };
+    assert_eq!(group(&proxy), [("support-v1".to_string(), Some(100.0))]);
+    let seen = send(&proxy, &golden, 10);
     assert_eq!(
-        deployed,
+        seen.get(&(200, "support-v1".to_string())),
+        Some(&10),
+        "{seen:?}"
+    );
+
+    // The release: a deployment serving from the mock, at a 10% canary.
+    let release = NewEntry {
+        id: "support-v2".into(),
+        version: "support-v2".into(),
+        base_url: mock.base_url("support-v2"),
+        weight: 10.0,
+    };
+    route.add(&release).expect("release added");
+    route
+        .set_weights(&[("support-v1".into(), 90.0)])
+        .expect("canary weights");
+    let released = std::fs::read_to_string(&path).unwrap();
+    let line = format!(
+        "  - {{model_name: support-llm, litellm_params: {{model: openai/support-v2, api_base: \"{}\", api_key: mock, weight: 10}}, model_info: {{id: support-v2}}}}\n",
+        release.base_url
+    );
+    assert_eq!(
+        released,
+        original
+            .replace("      weight: 100\n", "      weight: 90\n")
+            .replace("router_settings:", &format!("{line}router_settings:"))
+    );
+    eprintln!(
+        "proxy restart (release): ready in {:.1} s",
+        server.restart().as_secs_f64()
+    );
+    assert_eq!(
+        group(&proxy),
         [
             ("support-v1".to_string(), Some(90.0)),
             ("support-v2".to_string(), Some(10.0))
@@ -175,14 +209,14 @@ fn a_litellm_proxy_routes_hides_failures_and_rolls_back_by_config() {
     let rewritten = std::fs::read_to_string(&path).unwrap();
     assert_eq!(
         rewritten,
-        original
+        released
             .replace("      weight: 90\n", "      weight: 100\n")
-            .replace("api_key: x, weight: 10}", "api_key: x, weight: 0}")
+            .replace("api_key: mock, weight: 10}", "api_key: mock, weight: 0}")
     );
     let t = Instant::now();
     let ready = server.restart();
     eprintln!(
-        "proxy restart: ready in {:.1} s ({:.1} s with the stop)",
+        "proxy restart (rollback): ready in {:.1} s ({:.1} s with the stop)",
         ready.as_secs_f64(),
         t.elapsed().as_secs_f64()
     );
