@@ -9,12 +9,14 @@ use std::time::Instant;
 
 use common::servers;
 use rollback_drill::scenario::golden::{GoldenSet, is_good};
+use rollback_drill::scenario::plan::{Candidate, RoutePlan};
 use rollback_drill::scenario::staging::MlflowEntity;
-use rollback_drill::scenario::{Behaviour, Dur};
+use rollback_drill::scenario::{Behaviour, Dur, FindingKind};
 use rollback_drill::staging::files::NewEntry;
 use rollback_drill::staging::http::Client;
 use rollback_drill::staging::mlflow::{Mlflow, VERSION_TAG};
 use rollback_drill::staging::mock::MockBackend;
+use rollback_drill::staging::preflight;
 use rollback_drill::staging::route::{MlflowRoute, RealRoute};
 use rollback_drill::staging::standin::{AliasLookup, StandIn};
 use serde_json::json;
@@ -197,6 +199,34 @@ fn a_deleted_version_takes_its_alias_with_it(m: &Mlflow, mock: &MockBackend) {
             .starts_with("MLflow POST registered-models/alias answered 404"),
         "{e}"
     );
+    // Preflight reads this as the drift it is, and changes nothing.
+    let expected = RoutePlan {
+        name: "support".into(),
+        candidates: vec![Candidate {
+            id: "retired-target/2".into(),
+            version: "2".into(),
+            weight: 100.0,
+        }],
+        versions: Vec::new(),
+    };
+    let read = |m: &Mlflow| {
+        let found = m
+            .alias(model.name(), "production")
+            .unwrap()
+            .map(|v| v.version);
+        let exists = m.version(model.name(), "1").unwrap().is_some();
+        preflight::alias(&expected, "production", found.as_deref(), "1", exists)
+    };
+    let kinds: Vec<FindingKind> = read(m).into_iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, [FindingKind::TargetRetired]);
+    m.create_version(&model, "v3", &mock.base_url("v2"), "")
+        .expect("v3");
+    m.set_alias(model.name(), "production", "3")
+        .expect("moved by someone");
+    let before = m.registered_model(model.name()).unwrap();
+    let kinds: Vec<FindingKind> = read(m).into_iter().map(|d| d.kind).collect();
+    assert_eq!(kinds, [FindingKind::TargetRetired, FindingKind::RouteMoved]);
+    assert_eq!(m.registered_model(model.name()).unwrap(), before);
     m.delete(model.name()).expect("model deleted");
 }
 

@@ -8,6 +8,7 @@
 //!   LiteLLM proxy;
 //! - [`files`]: byte-keeping rewriters of a gateway alias file, a flagd
 //!   flag file and a LiteLLM `config.yaml`;
+//! - [`preflight`]: the real route compared with the scenario, as findings;
 //! - [`route`]: the route in a team's system behind one interface
 //!   (read, snapshot, register the release, write weights, restore);
 //! - [`standin`]: the app that resolves an alias or a file the way a
@@ -22,5 +23,6 @@ pub mod http;
 pub mod litellm;
 pub mod mlflow;
 pub mod mock;
+pub mod preflight;
 pub mod route;
 pub mod standin;
