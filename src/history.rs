@@ -10,10 +10,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::backend::BackendKind;
 use crate::outcome::{CheckStatus, DrillOutcome, Durations};
 
+mod table;
+pub use table::table;
+
 /// One past run, as read back from `history.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryRun {
     pub scenario: String,
     #[serde(default)]
@@ -31,6 +35,29 @@ pub struct HistoryRun {
     pub durations: Durations,
     #[serde(default)]
     pub checks: Vec<HistoryCheck>,
+    /// Where the run ran (lines written before backends were recorded
+    /// were all simulated).
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// Live runs: how much faster than the wall clock scenario time ran;
+    /// `None` for simulated (virtual-clock) runs.
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// The change type (older lines: unknown).
+    #[serde(default)]
+    pub change: Option<crate::scenario::ChangeType>,
+    /// The phase targets that run was held to, in seconds.
+    #[serde(default)]
+    pub targets: RunTargets,
+}
+
+/// The targets of one run, in seconds; `None` where a phase had none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTargets {
+    pub detect: Option<f64>,
+    pub decide: Option<f64>,
+    pub restore: Option<f64>,
+    pub mitigate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +84,15 @@ pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
         "passed": o.passed(),
         "durations": o.durations(),
         "checks": checks,
+        "backend": o.backend(),
+        "time_scale": o.live.map(|l| l.time_scale),
+        "change": o.change,
+        "targets": RunTargets {
+            detect: o.targets.detect.map(crate::scenario::Dur::secs_f64),
+            decide: o.targets.decide.map(crate::scenario::Dur::secs_f64),
+            restore: Some(o.restore_target.secs_f64()),
+            mitigate: o.targets.mitigate.map(crate::scenario::Dur::secs_f64),
+        },
     })
     .to_string()
 }

@@ -7,6 +7,7 @@
 //! measurements, from which checks, verdict and exit code are derived; the
 //! [`report`] writers turn outcomes into bytes.
 
+pub mod backend;
 pub mod cli;
 pub mod container;
 pub mod drill;
@@ -14,12 +15,15 @@ pub mod faults;
 pub mod history;
 pub mod interrupt;
 pub mod live;
+pub mod metrics;
 pub mod outcome;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod server;
 pub mod sim;
+pub mod slo;
 pub mod staging;
 pub mod starter;
 pub mod timeline;

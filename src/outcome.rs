@@ -7,12 +7,17 @@
 
 use serde::Serialize;
 
+use crate::backend::BackendKind;
 use crate::drill::{DecisionEvent, Finding, Record, StepRecord, StepStatus, secs};
 use crate::history::{HistoryRun, median};
+use crate::registry::AuditEntry;
 use crate::scenario::{
     ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
 };
-use crate::sim::registry::AuditEntry;
+
+mod targets;
+mod twin;
+pub use twin::Twin;
 
 #[derive(Debug, Clone)]
 pub struct DrillOutcome {
@@ -27,6 +32,8 @@ pub struct DrillOutcome {
     pub release_version: String,
     pub mechanism: Option<Mechanism>,
     pub restore_target: Dur,
+    /// `targets.detect`, `decide`, `mitigate` of the scenario.
+    pub targets: crate::scenario::PhaseTargets,
     pub verify_within: Option<Dur>,
     pub expect: Expect,
     pub released: u64,
@@ -48,6 +55,10 @@ pub struct DrillOutcome {
     pub timeline: crate::timeline::Timeline,
     /// Set for live drills: how scenario time related to the wall clock.
     pub live: Option<LiveInfo>,
+    /// `--compare-simulated`: what the simulated twin of a live drill did.
+    pub twin: Option<Twin>,
+    /// Why the drill did not run, when it did not.
+    pub not_run_reason: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -56,9 +67,24 @@ pub struct LiveInfo {
     /// Wall-clock seconds the drill took; scenario times are these × time_scale.
     pub wall_s: f64,
     /// `http` or `container`.
-    pub backend: &'static str,
+    pub backend: BackendKind,
     /// Ctrl-C stopped the drill before it ended.
     pub interrupted: bool,
+}
+
+/// Everything one backend measured of a drill, from which the outcome is
+/// built once.
+#[derive(Debug, Clone, Default)]
+pub struct Drilled {
+    pub record: Record,
+    pub measured: Measured,
+    pub ended: u64,
+    /// What the preflight found before any traffic.
+    pub preflight: Vec<Finding>,
+    /// `None`: the drill ran; otherwise why it did not.
+    pub not_run: Option<&'static str>,
+    pub live: Option<LiveInfo>,
+    pub twin: Option<Twin>,
 }
 
 /// What the staging world counted during a drill (simulated or live).
@@ -79,6 +105,10 @@ pub struct Durations {
     pub rollback: Option<f64>,
     pub verify: Option<f64>,
     pub impact: Option<f64>,
+    /// onset → restored, what users feel (the same span as `impact`),
+    /// named for its target.
+    #[serde(default)]
+    pub mitigate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -136,7 +166,16 @@ pub fn human(seconds: f64) -> String {
 }
 
 impl DrillOutcome {
-    pub fn new(plan: &Plan, record: Record, world: Measured, ended: u64) -> DrillOutcome {
+    pub fn new(plan: &Plan, drilled: Drilled) -> DrillOutcome {
+        let Drilled {
+            record,
+            measured: world,
+            ended,
+            preflight,
+            not_run,
+            live,
+            twin,
+        } = drilled;
         let mechanism = plan.procedure.iter().find_map(|s| match s {
             Step::Execute(e) => Some(e.mechanism),
             _ => None,
@@ -164,6 +203,7 @@ impl DrillOutcome {
             release_version: plan.release.version.clone(),
             mechanism,
             restore_target: plan.restore_target,
+            targets: plan.targets,
             verify_within,
             expect: plan.expect.clone(),
             released: plan.release.at.0,
@@ -173,21 +213,26 @@ impl DrillOutcome {
             impacted_requests: world.impacted_requests,
             total_requests: world.total_requests,
             audit: world.audit,
-            preflight: Vec::new(),
-            ran: true,
+            preflight,
+            ran: not_run.is_none(),
             history: None,
             drift_policy: plan.drift,
             timeline: world.timeline,
-            live: None,
+            live,
+            twin,
+            not_run_reason: not_run.unwrap_or_default(),
         }
     }
 
-    /// An outcome of the preflight alone (`run --preflight-only`).
-    pub fn not_run(plan: &Plan, preflight: Vec<Finding>, world: Measured) -> DrillOutcome {
-        let mut o = DrillOutcome::new(plan, Record::default(), world, 0);
-        o.preflight = preflight;
-        o.ran = false;
-        o
+    /// Earlier runs of this scenario (oldest first) for the drift check.
+    pub fn with_history(mut self, runs: Vec<HistoryRun>) -> DrillOutcome {
+        self.history = Some(runs);
+        self
+    }
+
+    /// Where the drill ran.
+    pub fn backend(&self) -> BackendKind {
+        self.live.map_or(BackendKind::InProcess, |l| l.backend)
     }
 
     pub fn durations(&self) -> Durations {
@@ -199,6 +244,7 @@ impl DrillOutcome {
             rollback: span(r.detected, r.restored),
             verify: span(r.restored, r.verified),
             impact: span(Some(self.onset), r.restored),
+            mitigate: span(Some(self.onset), r.restored),
         }
     }
 
@@ -217,7 +263,7 @@ impl DrillOutcome {
 
     pub fn checks(&self) -> Vec<Check> {
         if !self.ran {
-            let skip = |name| Check::skipped(name, "preflight only: the drill did not run");
+            let skip = |name| Check::skipped(name, self.not_run_reason);
             return vec![
                 self.check_preflight(),
                 skip("detect"),
@@ -237,6 +283,7 @@ impl DrillOutcome {
             self.check_verify(),
             self.check_procedure(),
         ];
+        self.hold_phase_targets(&mut checks);
         if self.live.is_some_and(|l| l.interrupted) {
             checks.push(Check::new(
                 "interrupted",
@@ -248,6 +295,9 @@ impl DrillOutcome {
                     Dur(self.ended)
                 ),
             ));
+        }
+        if let Some(twin) = &self.twin {
+            checks.push(twin.check(self));
         }
         checks.push(self.check_drift(&checks));
         let others_passed = checks.iter().all(|c| c.passed);
@@ -562,12 +612,14 @@ impl DrillOutcome {
         &self.record.steps
     }
 
-    /// The preflight's findings, then the drill's.
+    /// The preflight's findings, then the drill's, then how a live drill
+    /// diverged from its simulated twin.
     pub fn findings(&self) -> Vec<Finding> {
         self.preflight
             .iter()
             .chain(&self.record.findings)
             .cloned()
+            .chain(self.twin.iter().filter_map(|t| t.finding(self)))
             .collect()
     }
 
@@ -598,7 +650,16 @@ impl DrillOutcome {
         let Some(history) = &self.history else {
             return Check::skipped("drift", "the history was not consulted");
         };
+        // Live and simulated timings never judge each other.
+        let backend = self.backend();
+        let history: Vec<HistoryRun> = history
+            .iter()
+            .filter(|r| r.backend == backend)
+            .cloned()
+            .collect();
+        let history = &history;
         let Some(last) = history.last() else {
+            // (Of this backend; the text predates backends in history.)
             return Check::skipped("drift", "no earlier runs of this scenario in the history");
         };
         let mut problems = Vec::new();

@@ -65,6 +65,9 @@ fn drill(backend: &Arc<ContainerBackend>, p: &Plan) -> DrillOutcome {
         time_scale: 60.0,
         server_exe: None,
         container: Some(Arc::clone(backend)),
+        container_wanted: false,
+        preflight_only: false,
+        compare_simulated: false,
     };
     live::run(p, &opts).expect("the container drill runs")
 }

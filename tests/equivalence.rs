@@ -5,8 +5,9 @@
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use rand_distr::{Bernoulli, Distribution, LogNormal, Poisson};
+use rollback_drill::metrics::{Series, observe};
 use rollback_drill::scenario::{Behaviour, Dur};
-use rollback_drill::sim::traffic::{Series, TrafficRng, observe};
+use rollback_drill::sim::traffic::TrafficRng;
 
 const TICKS: u64 = 300;
 const RPS: f64 = 200.0;

@@ -375,7 +375,10 @@ fn drift_through_the_cli_reads_history_and_tolerance_can_be_set() {
     let table = drill_bin(&["history", "--report-dir", d.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("drift-probe: 7 run(s), 6 passed"), "{text}");
-    assert!(text.contains("median of passing runs"), "{text}");
+    assert!(
+        text.contains("in-process: median of 6 passing run(s)"),
+        "{text}"
+    );
 }
 
 #[test]

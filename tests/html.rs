@@ -43,6 +43,7 @@ fn past(at: &str, passed: bool, decide: f64, restore: f64) -> HistoryRun {
             ..Durations::default()
         },
         checks: Vec::new(),
+        ..HistoryRun::default()
     }
 }
 

@@ -24,6 +24,9 @@ fn live(p: &Plan) -> DrillOutcome {
         // A registry server process, as the CLI starts it.
         server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
         container: None,
+        container_wanted: false,
+        preflight_only: false,
+        compare_simulated: false,
     };
     live::run(p, &opts).expect("the live drill runs")
 }

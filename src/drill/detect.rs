@@ -108,8 +108,8 @@ impl<'p> Procedure<'p> {
     pub(super) fn new_version_alert(
         &mut self,
         now: u64,
-        obs: &crate::sim::traffic::Observation,
-        baseline: Option<&crate::sim::traffic::Observation>,
+        obs: &crate::metrics::Observation,
+        baseline: Option<&crate::metrics::Observation>,
         port: &dyn Staging,
     ) -> Option<(Trigger, f64)> {
         let rel = &self.plan.release;

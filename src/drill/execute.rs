@@ -3,11 +3,11 @@
 
 use std::collections::VecDeque;
 
+use crate::registry::{RegistryError, describe};
 use crate::scenario::{
     Candidate, Dur, ExecModel, Execute, FindingKind, Mechanism, Percent, Step, VerifyMetric,
     format_metric,
 };
-use crate::sim::registry::{RegistryError, describe};
 
 use super::Staging;
 use super::procedure::*;

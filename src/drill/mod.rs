@@ -3,7 +3,7 @@
 //! [`Procedure`] is a state machine: a driver wakes it at the times it asked
 //! for, it reads metrics and the registry through the [`Staging`] port, and
 //! it answers with the next times it wants to be woken. The simulated driver
-//! ([`crate::sim`]) backs the port with an in-process world on a virtual
+//! (the simulation) backs the port with an in-process world on a virtual
 //! clock; a live driver backs it with HTTP and the wall clock. Everything the
 //! procedure sees and does lands in its [`Record`].
 
@@ -15,6 +15,7 @@ mod preflight;
 mod procedure;
 mod record;
 mod respond;
+mod run;
 mod steps;
 mod team;
 
@@ -23,10 +24,11 @@ pub use policy::{fires, metric_value, new_version_breach, wilson};
 pub use preflight::preflight;
 pub use procedure::{Procedure, Role, Wake};
 pub use record::*;
+pub use run::{Backend, Driven, drive};
 
+use crate::metrics::Observation;
+use crate::registry::RegistryError;
 use crate::scenario::{Candidate, Dur, Step, VerifyMetric, WaitFor};
-use crate::sim::registry::RegistryError;
-use crate::sim::traffic::Observation;
 
 /// When a registry write was acknowledged, and when every router had it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +75,11 @@ pub trait Staging {
     fn baseline(&self, route: &str) -> Option<Observation>;
     fn candidates(&self, now: u64, route: &str) -> Result<Vec<Candidate>, RegistryError>;
     fn versions(&self, now: u64, route: &str) -> Result<Vec<String>, RegistryError>;
+    /// The route's retention, where the registry reports one (a live
+    /// registry does; the simulated one is built from the plan's).
+    fn keep_last(&self, _route: &str) -> Option<u32> {
+        None
+    }
     /// The most recent candidate set in which `bad` did not serve.
     fn previous_candidates(
         &self,

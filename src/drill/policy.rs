@@ -1,7 +1,7 @@
 //! Policy evaluation: which trigger, if any, fires on an observation.
 
+use crate::metrics::Observation;
 use crate::scenario::{NewVersion, PolicyPlan, Trigger, TriggerMetric};
-use crate::sim::traffic::Observation;
 
 /// The value of a trigger metric: a rate, or a relative change against the
 /// baseline (0 when there is no baseline to compare with).

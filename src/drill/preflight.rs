@@ -2,10 +2,12 @@
 //!
 //! It asks the staging world what the runbook will need — the route it
 //! names, the versions it rolls back to, retention that keeps them — and
-//! reports every gap as a finding. `run --preflight-only` stops here.
+//! whether the world is in the state the scenario starts from (a live
+//! registry that a team or last month's drill changed is drift). Every gap
+//! is a finding. `run --preflight-only` stops here, on any backend.
 
+use crate::registry::{RegistryError, describe};
 use crate::scenario::{FindingKind, Plan, Step, TargetChoice};
-use crate::sim::registry::RegistryError;
 
 use super::Staging;
 use super::record::Finding;
@@ -34,12 +36,7 @@ pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
         ),
         Ok(serving) => {
             let held = port.versions(0, route).unwrap_or_default();
-            let mut targets: Vec<String> = serving.iter().map(|c| c.version.clone()).collect();
-            for step in &plan.procedure {
-                if let Step::IdentifyTarget(TargetChoice::Version(v)) = step {
-                    targets.push(v.clone());
-                }
-            }
+            let targets = targets(plan, &serving);
             for v in targets.iter().filter(|v| !held.contains(v)) {
                 find(
                     FindingKind::TargetRetired,
@@ -50,6 +47,7 @@ pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
             }
         }
     }
+    starting_state(plan, port, &mut find);
     if keep_last < 2 {
         find(
             FindingKind::TargetRetired,
@@ -60,4 +58,98 @@ pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// Differences between the registry and the scenario's starting state:
+/// another routing (`route_moved`), versions or retention that differ
+/// (`config_mismatch`). Versions the runbook rolls back to are the
+/// `target_retired` check's; a route the registry cannot read is reported
+/// above for the release's route.
+fn starting_state(plan: &Plan, port: &dyn Staging, find: &mut impl FnMut(FindingKind, String)) {
+    for want in &plan.registry.routes {
+        let name = &want.name;
+        let have = match port.candidates(0, name) {
+            Ok(have) => have,
+            Err(RegistryError::UnknownRoute(_)) => {
+                find(
+                    FindingKind::RouteMoved,
+                    format!(
+                        "route {name} does not exist in the registry: the runbook names a route that is gone; restore it or update the scenario"
+                    ),
+                );
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if have != want.candidates {
+            find(
+                FindingKind::RouteMoved,
+                format!(
+                    "route {name} routes {}, the scenario starts from {}: the route has moved since the runbook was written; put it back or update the scenario",
+                    describe(&have),
+                    describe(&want.candidates)
+                ),
+            );
+        }
+        let held = port.versions(0, name).unwrap_or_default();
+        let targets = if *name == plan.release.route {
+            targets(plan, &want.candidates)
+        } else {
+            want.candidates.iter().map(|c| c.version.clone()).collect()
+        };
+        let missing: Vec<&str> = want
+            .versions
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !held.iter().any(|h| h == v) && !targets.iter().any(|t| t == v))
+            .collect();
+        let extra: Vec<&str> = held
+            .iter()
+            .map(String::as_str)
+            .filter(|v| !want.versions.iter().any(|w| w == v))
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            find(
+                FindingKind::ConfigMismatch,
+                format!(
+                    "route {name} holds versions [{}], the scenario starts from [{}]{}{}: align the registry or the scenario's `registry.versions`",
+                    held.join(", "),
+                    want.versions.join(", "),
+                    listed(" (missing: ", &missing),
+                    listed(" (not in the scenario: ", &extra),
+                ),
+            );
+        }
+        if let Some(k) = port.keep_last(name)
+            && k != plan.registry.keep_last
+        {
+            find(
+                FindingKind::ConfigMismatch,
+                format!(
+                    "route {name} keeps the last {k} versions, the scenario's retention keeps {}: set `registry.retention.keep_last` to what the registry does, or change the route",
+                    plan.registry.keep_last
+                ),
+            );
+        }
+    }
+}
+
+/// The versions the runbook may roll back to: what serves, and any it
+/// names. Their absence is `target_retired`.
+fn targets(plan: &Plan, serving: &[crate::scenario::Candidate]) -> Vec<String> {
+    let mut out: Vec<String> = serving.iter().map(|c| c.version.clone()).collect();
+    for step in &plan.procedure {
+        if let Step::IdentifyTarget(TargetChoice::Version(v)) = step {
+            out.push(v.clone());
+        }
+    }
+    out
+}
+
+fn listed(label: &str, items: &[&str]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("{label}{})", items.join(", "))
+    }
 }

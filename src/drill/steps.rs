@@ -1,10 +1,10 @@
 //! The runbook's steps: confirm, identify_target, baseline_check, verify.
 
+use crate::registry::{RegistryError, describe};
 use crate::scenario::Dur;
 use crate::scenario::{
     Candidate, FindingKind, Percent, Step, TargetChoice, VerifyMetric, format_metric,
 };
-use crate::sim::registry::{RegistryError, describe};
 
 use super::Staging;
 use super::policy::{fires, metric_value};

@@ -25,8 +25,9 @@ mod target_also_bad;
 
 use std::fmt::Debug;
 
-use crate::scenario::{Behaviour, Dur, FaultSpec, Plan};
-use crate::sim::registry::Registry;
+use crate::backend::BackendKind;
+use crate::registry::Registry;
+use crate::scenario::{Behaviour, Dur, FaultKind, FaultSpec, Plan};
 
 /// One kind of fault.
 pub trait Fault: Debug + Send + Sync {
@@ -95,6 +96,79 @@ fn hang(call: &mut RegistryCall, from: u64, to: u64) {
     }
 }
 
+/// Where each kind of fault can be injected, declared once. The simulated
+/// world injects every kind; a registry server injects outages and
+/// slowness itself; a registry in a container can also be frozen, killed
+/// and cut off its network.
+pub fn backends(kind: FaultKind) -> &'static [BackendKind] {
+    use BackendKind::{Container, Http, InProcess};
+    match kind {
+        FaultKind::RegistryOutage | FaultKind::RegistrySlow => &[InProcess, Http, Container],
+        FaultKind::RegistryFreeze | FaultKind::RegistryCrash | FaultKind::NetworkPartition => {
+            &[InProcess, Container]
+        }
+        FaultKind::RetireTarget
+        | FaultKind::RenameRoute
+        | FaultKind::ConfigMismatch
+        | FaultKind::StaleCache
+        | FaultKind::PartialPropagation
+        | FaultKind::MetricsLag
+        | FaultKind::MetricsGap
+        | FaultKind::PagerDown
+        | FaultKind::TargetAlsoBad => &[InProcess],
+    }
+}
+
+/// A fault the chosen backend cannot inject.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "fault `{kind}` cannot be injected in a drill on the {backend} backend (it injects {}); run it simulated{}",
+    injects(*backend),
+    elsewhere(*kind, *backend)
+)]
+pub struct Unsupported {
+    pub kind: FaultKind,
+    pub backend: BackendKind,
+}
+
+/// The fault kinds `backend` injects, in words.
+fn injects(backend: BackendKind) -> String {
+    let kinds: Vec<&str> = FaultKind::ALL
+        .iter()
+        .filter(|k| backends(**k).contains(&backend))
+        .map(|k| k.as_str())
+        .collect();
+    match kinds.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "no faults".to_string(),
+    }
+}
+
+/// `, or with --backend container`: another live backend that injects it.
+fn elsewhere(kind: FaultKind, backend: BackendKind) -> String {
+    BackendKind::ALL
+        .iter()
+        .filter(|b| b.is_live() && **b != backend && backends(kind).contains(b))
+        .map(|b| format!(", or with --backend {b}"))
+        .collect()
+}
+
+/// Every fault of `plan` can be injected on `backend`.
+pub fn check(plan: &Plan, backend: BackendKind) -> Result<(), Unsupported> {
+    match plan
+        .faults
+        .iter()
+        .find(|f| !backends(f.kind()).contains(&backend))
+    {
+        Some(f) => Err(Unsupported {
+            kind: f.kind(),
+            backend,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The faults of a plan, ready to apply.
 pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
     let target: Vec<String> = plan
@@ -150,4 +224,31 @@ pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_simulation_injects_every_kind_and_the_message_reads_the_declaration() {
+        for k in FaultKind::ALL {
+            assert!(backends(*k).contains(&BackendKind::InProcess), "{k}");
+        }
+        let e = Unsupported {
+            kind: FaultKind::RegistryCrash,
+            backend: BackendKind::Http,
+        };
+        assert_eq!(
+            e.to_string(),
+            "fault `registry_crash` cannot be injected in a drill on the http backend (it injects registry_outage and registry_slow); run it simulated, or with --backend container"
+        );
+        let e = Unsupported {
+            kind: FaultKind::PagerDown,
+            backend: BackendKind::Container,
+        };
+        assert!(e.to_string().starts_with(
+            "fault `pager_down` cannot be injected in a drill on the container backend (it injects registry_outage, registry_slow, registry_freeze, registry_crash and network_partition); run it simulated"
+        ), "{e}");
+    }
 }

@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::drill::{self, Agenda, Procedure, Wake};
-use crate::outcome::{DrillOutcome, Measured};
-use crate::scenario::{FaultKind, FaultSpec, Plan};
+use crate::backend::BackendKind;
+use crate::drill::{self, Backend, Staging};
+use crate::outcome::{DrillOutcome, Drilled, Measured};
+use crate::scenario::{FaultSpec, Plan};
 
 pub use http::Http;
 use port::{LivePort, Recorder};
@@ -43,6 +44,12 @@ pub struct LiveOptions {
     /// `--backend container`: each drill's registry runs in a container
     /// of its own, started from this engine and image.
     pub container: Option<Arc<ContainerBackend>>,
+    /// `--backend container` was asked for (the engine is checked later).
+    pub container_wanted: bool,
+    /// `--preflight-only`: read the registry, change nothing, run nothing.
+    pub preflight_only: bool,
+    /// `--compare-simulated`: also run the simulated twin and compare.
+    pub compare_simulated: bool,
 }
 
 impl std::fmt::Debug for LiveOptions {
@@ -85,10 +92,8 @@ fn sleep_until(start: std::time::Instant, wall: Duration) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error(
-        "fault `{0}` cannot be injected in a drill on the {1} backend ({2}); run it simulated{3}"
-    )]
-    Unsupported(FaultKind, &'static str, &'static str, &'static str),
+    #[error("{0}")]
+    Unsupported(#[from] crate::faults::Unsupported),
     #[error("{0}")]
     Container(#[from] crate::container::ContainerError),
     #[error("cannot start a registry server: {0}")]
@@ -105,14 +110,6 @@ pub enum LiveError {
     Prometheus { url: String, message: String },
     #[error("{0}")]
     Environment(String),
-    #[error(
-        "registry {url} already holds route `{route}` with a different state: {diff}; use a fresh registry or align it"
-    )]
-    Mismatch {
-        url: String,
-        route: String,
-        diff: String,
-    },
 }
 
 /// A registry server of our own (a process, or in this process), stopped
@@ -193,45 +190,13 @@ fn own_server(exe: Option<&PathBuf>) -> Result<(OwnServer<'static>, String), Liv
     ))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Event {
-    ReleaseStep(usize),
-    Onset,
-    Fault(usize),
-    FaultEnd(usize),
-    Procedure(Wake),
-}
-
-/// Which faults each live backend can inject, and how. The CLI checks
-/// every scenario before any drill runs.
-pub fn check_faults(plan: &Plan, opts: &LiveOptions) -> Result<(), LiveError> {
-    for f in &plan.faults {
-        let ok = match f {
-            FaultSpec::RegistryOutage { .. } | FaultSpec::RegistrySlow { .. } => true,
-            FaultSpec::RegistryFreeze { .. }
-            | FaultSpec::RegistryCrash { .. }
-            | FaultSpec::NetworkPartition { .. } => opts.container.is_some(),
-            _ => false,
-        };
-        if !ok {
-            return Err(if opts.container.is_some() {
-                LiveError::Unsupported(
-                    f.kind(),
-                    "container",
-                    "it injects registry_outage, registry_slow, registry_freeze, registry_crash and network_partition",
-                    "",
-                )
-            } else {
-                LiveError::Unsupported(
-                    f.kind(),
-                    "http",
-                    "it injects registry_outage and registry_slow",
-                    ", or with --backend container for registry_freeze, registry_crash and network_partition",
-                )
-            });
-        }
+/// The live backend these options drill on.
+pub fn backend_kind(opts: &LiveOptions) -> BackendKind {
+    if opts.container.is_some() || opts.container_wanted {
+        BackendKind::Container
+    } else {
+        BackendKind::Http
     }
-    Ok(())
 }
 
 /// Starts (`end` false) or ends a fault on a registry in a container:
@@ -256,14 +221,18 @@ fn container_fault(
     Ok(true)
 }
 
-/// Runs one live drill.
+/// Runs one live drill: reach the registry, seed what it lacks, record
+/// the state it found, preflight, drive the drill loop with traffic
+/// running, and put the registry back as it was found (teardown).
 pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
-    let unset = plan.missing_env(|n| std::env::var(n).ok());
-    if !unset.is_empty() {
-        let lines: Vec<String> = unset.iter().map(ToString::to_string).collect();
-        return Err(LiveError::Environment(lines.join("\n")));
+    if !opts.preflight_only {
+        let unset = plan.missing_env(|n| std::env::var(n).ok());
+        if !unset.is_empty() {
+            let lines: Vec<String> = unset.iter().map(ToString::to_string).collect();
+            return Err(LiveError::Environment(lines.join("\n")));
+        }
     }
-    check_faults(plan, opts)?;
+    crate::faults::check(plan, backend_kind(opts))?;
     let (own, base, token) = match (&opts.container, &opts.registry) {
         (Some(backend), _) => {
             let c = backend
@@ -283,16 +252,45 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         }
     };
     let container = match &own {
-        Some(OwnServer::Container(c)) => Some(c),
+        Some(OwnServer::Container(c)) => Some(&**c),
         _ => None,
     };
     let scale = opts.time_scale.max(1e-6);
+    let info = |interrupted, wall_s| crate::outcome::LiveInfo {
+        time_scale: scale,
+        wall_s,
+        backend: backend_kind(opts),
+        interrupted,
+    };
     let recorder = Arc::new(Mutex::new(Recorder::new(plan)));
     let mut port = LivePort::new(plan, &base, token.as_deref(), Arc::clone(&recorder), scale)?;
-    port.seed()?;
+    port.reach()?;
+    // A registry the drill started itself is seeded even for the
+    // preflight; a team's registry (--registry) is only read by it.
+    if own.is_some() || !opts.preflight_only {
+        port.seed_absent()?;
+    }
     port.check_prometheus()?;
-    port.set_call_timeout(call_timeout(scale));
     let preflight = drill::preflight(plan, &port);
+    if opts.preflight_only || !preflight.is_empty() {
+        let reason = if opts.preflight_only {
+            "preflight only: the drill did not run"
+        } else {
+            "the registry failed the preflight: the drill did not run; fix the findings (or the scenario) and run again"
+        };
+        return Ok(DrillOutcome::new(
+            plan,
+            Drilled {
+                preflight,
+                not_run: Some(reason),
+                live: Some(info(false, 0.0)),
+                ..Drilled::default()
+            },
+        ));
+    }
+    let found = port.found()?;
+    port.start()?;
+    port.set_call_timeout(call_timeout(scale));
 
     // Traffic runs on its own thread until the drill ends.
     let stop = Arc::new(AtomicBool::new(false));
@@ -328,108 +326,29 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         })
     };
 
-    let mut procedure = Procedure::new(plan);
-    let mut agenda = Agenda::default();
-    for (i, (offset, _)) in plan.release.schedule.iter().enumerate() {
-        agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
-    }
-    agenda.push(plan.release.at.0 + plan.release.onset.0, Event::Onset);
-    for (i, f) in plan.faults.iter().enumerate() {
-        match (f.registry_window(), container.is_some()) {
-            (Some((from, to)), true) => {
-                agenda.push(from, Event::Fault(i));
-                agenda.push(to, Event::FaultEnd(i));
-            }
-            (Some((from, _)), false) => agenda.push(from, Event::Fault(i)),
-            (None, _) => agenda.push(0, Event::Fault(i)),
-        }
-    }
-    let mut interrupted = false;
-    let mut past_onset = false;
-    let (at, wake) = procedure.first_wake();
-    agenda.push(at, Event::Procedure(wake));
-    let end = plan.duration.0;
-    let mut ended = end;
-    // Container faults in force: ended before the audit is read, whatever
-    // happens.
-    let mut active = std::collections::BTreeSet::new();
-    let mut drive = || -> Result<(), LiveError> {
-        while let Some((at, event)) = agenda.pop() {
-            if at > end {
-                break;
-            }
-            let wall = Duration::from_secs_f64(at as f64 / 1000.0 / scale);
-            if !sleep_until(port.start, wall) {
-                interrupted = true;
-                ended = port.now_ms();
-                break;
-            }
-            let now = port.now_ms().max(at);
-            // The harness's own calls (the release, the regression) wait
-            // until a container fault that holds the registry is over.
-            if matches!(event, Event::ReleaseStep(_) | Event::Onset) && !active.is_empty() {
-                let until = active
-                    .iter()
-                    .filter_map(|&i: &usize| plan.faults[i].registry_window())
-                    .map(|(_, to)| to)
-                    .max()
-                    .unwrap_or(at);
-                agenda.push(until.max(at) + 1, event);
-                continue;
-            }
-            match event {
-                Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
-                    procedure.note_promotion_halted(now, plan.release.schedule[i].1);
-                }
-                Event::ReleaseStep(i) => port.release_step(now, i)?,
-                Event::Onset => {
-                    port.onset()?;
-                    past_onset = true;
-                }
-                Event::Fault(i) => match container {
-                    Some(c) if container_fault(c, &plan.faults[i], false)? => {
-                        active.insert(i);
-                    }
-                    _ => port.inject(&plan.faults[i])?,
-                },
-                Event::FaultEnd(i) => {
-                    if let Some(c) = container {
-                        active.remove(&i);
-                        let fault = &plan.faults[i];
-                        let crash = matches!(fault, FaultSpec::RegistryCrash { .. });
-                        match container_fault(c, fault, true) {
-                            Ok(_) if crash => port.after_restart(past_onset)?,
-                            Ok(_) => {}
-                            // A registry that cannot start again ends the drill.
-                            Err(e) if crash => return Err(e),
-                            // Overlapping faults, e.g. a freeze ending on a
-                            // container that another fault stopped.
-                            Err(e) => eprintln!("warning: ending fault `{}`: {e}", fault.kind()),
-                        }
-                    }
-                }
-                Event::Procedure(wake) => {
-                    for (at, next) in procedure.on_wake(now, wake, &mut port) {
-                        agenda.push(at, Event::Procedure(next));
-                    }
-                }
-            }
-            if procedure.is_done() {
-                ended = port.now_ms();
-                break;
-            }
-        }
-        Ok(())
+    let mut wired = Wired {
+        plan,
+        port,
+        container,
+        past_onset: false,
+        in_force: std::collections::BTreeSet::new(),
     };
-    let driven = drive();
+    let driven = drill::drive(plan, &mut wired);
+    // Container faults still in force end before the teardown, whatever
+    // happened.
     if let Some(c) = container {
-        for i in std::mem::take(&mut active) {
+        for i in std::mem::take(&mut wired.in_force) {
             let _ = container_fault(c, &plan.faults[i], true);
         }
     }
+    let mut port = wired.port;
     stop.store(true, Ordering::Relaxed);
     let _ = traffic.join();
-    driven?;
+    // Passed, failed, stopped by an error or by Ctrl-C: the registry goes
+    // back as the drill found it.
+    let teardown = port.teardown(&found);
+    let mut driven = driven?;
+    driven.record.steps.push(teardown);
     let audit = port.audit();
     let rec = recorder.lock().unwrap_or_else(|p| p.into_inner());
     let measured = Measured {
@@ -439,18 +358,99 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         timeline: rec.timeline.clone(),
     };
     drop(rec);
-    let mut outcome = DrillOutcome::new(plan, procedure.into_record(), measured, ended);
-    outcome.preflight = preflight;
-    outcome.live = Some(crate::outcome::LiveInfo {
-        time_scale: scale,
-        wall_s: port.start.elapsed().as_secs_f64(),
-        backend: if container.is_some() {
-            "container"
-        } else {
-            "http"
-        },
-        interrupted,
+    let twin = opts.compare_simulated.then(|| {
+        crate::outcome::Twin::of(
+            &crate::sim::run(plan),
+            plan.policy.evaluate_every.0 as f64 / 1000.0,
+        )
     });
+    let outcome = DrillOutcome::new(
+        plan,
+        Drilled {
+            record: driven.record,
+            measured,
+            ended: driven.ended,
+            preflight,
+            not_run: None,
+            live: Some(info(driven.interrupted, port.start.elapsed().as_secs_f64())),
+            twin,
+        },
+    );
     drop(own);
     Ok(outcome)
+}
+
+/// A live registry as a backend of the drill loop: the wall clock runs
+/// `time_scale` times slower than scenario time, the release and the
+/// regression are registry calls, and faults are injected into the server
+/// (outage, slowness) or into its container (freeze, crash, partition).
+struct Wired<'p, 'c> {
+    plan: &'p Plan,
+    port: LivePort<'p>,
+    container: Option<&'c crate::container::RegistryContainer<'c>>,
+    past_onset: bool,
+    /// Container faults started and not yet ended.
+    in_force: std::collections::BTreeSet<usize>,
+}
+
+impl Backend for Wired<'_, '_> {
+    type Error = LiveError;
+
+    fn advance_to(&mut self, at: u64) -> Option<u64> {
+        let wall = Duration::from_secs_f64(at as f64 / 1000.0 / self.port.scale());
+        sleep_until(self.port.start, wall).then(|| self.port.now_ms().max(at))
+    }
+
+    fn now(&self) -> u64 {
+        self.port.now_ms()
+    }
+
+    fn release_step(&mut self, now: u64, step: usize) -> Result<(), LiveError> {
+        self.port.release_step(now, step)
+    }
+
+    fn onset(&mut self, _now: u64) -> Result<(), LiveError> {
+        self.port.onset()?;
+        self.past_onset = true;
+        Ok(())
+    }
+
+    fn fault_start(&mut self, _now: u64, i: usize) -> Result<bool, LiveError> {
+        let fault = &self.plan.faults[i];
+        match self.container {
+            Some(c) if container_fault(c, fault, false)? => {
+                self.in_force.insert(i);
+                Ok(true)
+            }
+            _ => self.port.inject(fault).map(|()| false),
+        }
+    }
+
+    fn fault_end(&mut self, _now: u64, i: usize) -> Result<(), LiveError> {
+        let Some(c) = self.container else {
+            // The server ends its own faults when their time is up.
+            return Ok(());
+        };
+        if !self.in_force.remove(&i) {
+            return Ok(());
+        }
+        let fault = &self.plan.faults[i];
+        let crash = matches!(fault, FaultSpec::RegistryCrash { .. });
+        match container_fault(c, fault, true) {
+            Ok(_) if crash => self.port.after_restart(self.past_onset),
+            Ok(_) => Ok(()),
+            // A registry that cannot start again ends the drill.
+            Err(e) if crash => Err(e),
+            // Overlapping faults, e.g. a freeze ending on a container that
+            // another fault stopped.
+            Err(e) => {
+                eprintln!("warning: ending fault `{}`: {e}", fault.kind());
+                Ok(())
+            }
+        }
+    }
+
+    fn port(&mut self) -> &mut dyn Staging {
+        &mut self.port
+    }
 }

@@ -1,7 +1,6 @@
 //! The procedure's [`Staging`] port over HTTP, and the recorder that turns
 //! observed responses into the same windowed metrics the simulation uses.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,66 +9,15 @@ use serde_json::{Value, json};
 use super::prometheus;
 use super::{Http, LiveError};
 use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
+use crate::metrics::{self, Observation, Series, observe};
+use crate::registry::{AuditEntry, RegistryError};
 use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
-use crate::sim::registry::{AuditEntry, RegistryError};
-use crate::sim::traffic::{self, Observation, Series, TICK_MS, observe};
-use crate::timeline::{Counts, Timeline};
 
 mod promql;
+mod recorder;
+mod state;
 use promql::set_metric;
-
-/// What the traffic thread observed, per version of the release's route.
-pub struct Recorder {
-    series: BTreeMap<String, Series>,
-    keep_ticks: u64,
-    release: String,
-    onset_ms: u64,
-    pub timeline: Timeline,
-    pub impacted: u64,
-    pub total: u64,
-}
-
-impl Recorder {
-    pub fn new(plan: &Plan) -> Recorder {
-        Recorder {
-            series: BTreeMap::new(),
-            keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
-            release: plan.release.version.clone(),
-            onset_ms: plan.release.at.0 + plan.release.onset.0,
-            timeline: Timeline::new(TICK_MS),
-            impacted: 0,
-            total: 0,
-        }
-    }
-
-    /// One `/v1/complete` answer, observed at scenario time `now_ms`.
-    pub fn record(&mut self, now_ms: u64, v: &Value) {
-        let Some(version) = v["version"].as_str() else {
-            return;
-        };
-        let error = v["error"].as_bool().unwrap_or(false);
-        let good = v["good"].as_bool().unwrap_or(false);
-        let latency = v["latency_ms"].as_f64().unwrap_or(0.0);
-        self.total += 1;
-        if version == self.release && now_ms >= self.onset_ms {
-            self.impacted += 1;
-        }
-        let tick = now_ms / TICK_MS;
-        self.series.entry(version.to_string()).or_default().record(
-            tick,
-            self.keep_ticks,
-            error,
-            good,
-            latency,
-        );
-        let counts = Counts {
-            requests: 1,
-            errors: u64::from(error),
-            good: u64::from(good),
-        };
-        self.timeline.add(now_ms, version, counts);
-    }
-}
+pub use recorder::Recorder;
 
 pub struct LivePort<'p> {
     plan: &'p Plan,
@@ -172,12 +120,17 @@ impl<'p> LivePort<'p> {
         Ok(http)
     }
 
+    /// Scenario time runs this many times faster than the wall clock.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
     /// Scenario milliseconds since the drill started.
     pub fn now_ms(&self) -> u64 {
         (self.start.elapsed().as_secs_f64() * 1000.0 * self.scale) as u64
     }
 
-    fn must(
+    pub(super) fn must(
         &mut self,
         method: &str,
         path: &str,
@@ -199,51 +152,8 @@ impl<'p> LivePort<'p> {
         Ok(serde_json::from_str(&r.body).unwrap_or(Value::Null))
     }
 
-    /// Puts the scenario's routes, versions and behaviours in the registry,
-    /// or checks that an existing route matches.
-    pub fn seed(&mut self) -> Result<(), LiveError> {
-        let plan = self.plan;
-        for route in &plan.registry.routes {
-            let existing = self
-                .http
-                .call("GET", &format!("/api/routes/{}", route.name), None);
-            if existing.status == 200 {
-                let v: Value = serde_json::from_str(&existing.body).unwrap_or(Value::Null);
-                let have: Vec<Candidate> =
-                    serde_json::from_value(v["candidates"].clone()).unwrap_or_default();
-                if have != route.candidates {
-                    return Err(LiveError::Mismatch {
-                        url: self.url.clone(),
-                        route: route.name.clone(),
-                        diff: format!(
-                            "it routes {}, the scenario starts from {}",
-                            crate::sim::registry::describe(&have),
-                            crate::sim::registry::describe(&route.candidates)
-                        ),
-                    });
-                }
-            } else {
-                let body = json!({"revision": 0, "change": plan.change, "candidates": route.candidates, "reason": "drill seed"});
-                self.must(
-                    "PUT",
-                    &format!("/api/routes/{}", route.name),
-                    Some(&body.to_string()),
-                    "seeding the route",
-                )?;
-            }
-            for v in &route.versions {
-                let body = json!({"route": route.name, "version": v}).to_string();
-                self.must("POST", "/api/versions", Some(&body), "seeding versions")?;
-            }
-        }
-        self.send_behaviours(false)?;
-        self.start = Instant::now();
-        self.start_wall = jiff::Timestamp::now();
-        Ok(())
-    }
-
     /// How every version behaves (the release regressed once `past_onset`).
-    fn send_behaviours(&mut self, past_onset: bool) -> Result<(), LiveError> {
+    pub(super) fn send_behaviours(&mut self, past_onset: bool) -> Result<(), LiveError> {
         let plan = self.plan;
         for (version, b) in &plan.traffic.behaviour {
             self.must(
@@ -321,7 +231,7 @@ impl<'p> LivePort<'p> {
         if step == 0 {
             let window = self.plan.policy.window.0;
             let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let (from, to) = traffic::tick_range(now.saturating_sub(window), now);
+            let (from, to) = metrics::tick_range(now.saturating_sub(window), now);
             self.baseline = Some(observe(rec.series.values(), from, to));
             drop(rec);
             self.baseline_from_prometheus()?;
@@ -348,34 +258,40 @@ impl<'p> LivePort<'p> {
         Ok(())
     }
 
-    /// The registry's audit log in scenario seconds.
+    /// The registry's audit rows of this drill (a persistent registry
+    /// keeps earlier drills' rows too), in scenario seconds.
     pub fn audit(&mut self) -> Vec<AuditEntry> {
         let r = self.http.call("GET", "/api/audit", None);
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         let describe = |c: &Value| -> String {
             serde_json::from_value::<Vec<Candidate>>(c.clone())
-                .map(|c| crate::sim::registry::describe(&c))
+                .map(|c| crate::registry::describe(&c))
                 .unwrap_or_default()
         };
         v["audit"]
             .as_array()
             .map(|rows| {
                 rows.iter()
-                    .map(|row| {
+                    .filter_map(|row| {
                         let at = row["at"]
                             .as_str()
                             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                             .map_or(0.0, |t| {
                                 t.duration_since(self.start_wall).as_secs_f64() * self.scale
                             });
-                        AuditEntry {
+                        // Rows from before this drill's start (its seeding
+                        // included) are not this drill's.
+                        if at < 0.0 {
+                            return None;
+                        }
+                        Some(AuditEntry {
                             at_s: (at * 1000.0).round() / 1000.0,
                             actor: row["actor"].as_str().unwrap_or_default().to_string(),
                             route: row["route"].as_str().unwrap_or_default().to_string(),
                             from: describe(&row["from"]),
                             to: describe(&row["to"]),
                             reason: row["reason"].as_str().unwrap_or_default().to_string(),
-                        }
+                        })
                     })
                     .collect()
             })
@@ -409,7 +325,7 @@ impl LivePort<'_> {
 impl Staging for LivePort<'_> {
     fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
+        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
         let mut obs = rec
             .series
             .get(version)
@@ -432,7 +348,7 @@ impl Staging for LivePort<'_> {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
         let start = since.max(now.saturating_sub(self.plan.policy.window.0));
         {
-            let (from, to) = traffic::tick_range(start, now);
+            let (from, to) = metrics::tick_range(start, now);
             observe(rec.series.values(), from, to)
         }
     }
@@ -474,6 +390,11 @@ impl Staging for LivePort<'_> {
         let v = self.read_route(route)?;
         serde_json::from_value(v["versions"].clone())
             .map_err(|e| RegistryError::Refused(e.to_string()))
+    }
+
+    fn keep_last(&self, route: &str) -> Option<u32> {
+        let v = self.read_route(route).ok()?;
+        v["keep_last"].as_u64().map(|k| k as u32)
     }
 
     fn previous_candidates(
@@ -599,10 +520,10 @@ impl Staging for LivePort<'_> {
         ms: f64,
     ) -> (f64, u64) {
         let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = traffic::tick_range(now.saturating_sub(window.0), now);
+        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
         rec.series
             .get(version)
-            .map_or((0.0, 0), |s| traffic::share_slower_than(s, from, to, ms))
+            .map_or((0.0, 0), |s| metrics::share_slower_than(s, from, to, ms))
     }
 
     fn write_route(

@@ -34,6 +34,9 @@ pub struct Plan {
     pub procedure: Vec<Step>,
     pub faults: Vec<FaultSpec>,
     pub restore_target: Dur,
+    /// Targets of the other phases (`targets.detect`, `decide`,
+    /// `mitigate`); unset unless given.
+    pub targets: PhaseTargets,
     pub drift: DriftPolicy,
     pub expect: Expect,
     /// Live drills: where policy and verify metrics come from, if not from
@@ -43,6 +46,15 @@ pub struct Plan {
     pub env_refs: Vec<EnvRef>,
     /// Where the route lives: the built-in registry or a team's system.
     pub staging: super::staging::StagingPlan,
+}
+
+/// Targets of the phases other than `restore` (which has a default per
+/// change type): each set one is a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTargets {
+    pub detect: Option<Dur>,
+    pub decide: Option<Dur>,
+    pub mitigate: Option<Dur>,
 }
 
 /// A `${NAME}` in the scenario file, located for the "unset variable"
@@ -197,13 +209,15 @@ pub enum FaultSpec {
 }
 
 impl FaultSpec {
-    /// When a fault with a start time starts, and when it ends (registry
-    /// faults only).
-    pub fn registry_window(&self) -> Option<(u64, u64)> {
+    /// When a fault with a window starts and ends, in scenario ms: the
+    /// drill loop schedules both. Faults without one act for the whole
+    /// drill (or from the moment they match, inside the world's hooks).
+    pub fn window(&self) -> Option<(u64, u64)> {
         match *self {
             FaultSpec::RegistryOutage { at, for_ }
             | FaultSpec::RegistryFreeze { at, for_ }
-            | FaultSpec::NetworkPartition { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
+            | FaultSpec::NetworkPartition { at, for_ }
+            | FaultSpec::MetricsGap { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
             FaultSpec::RegistryCrash { at, restart_after } => {
                 Some((at.0, at.0.saturating_add(restart_after.0)))
             }

@@ -460,6 +460,12 @@ pub struct RawTargets {
     /// Restore target; default by change type (prompt 5m, model 10m,
     /// agent_code 30m, eval 15m, data 4h).
     pub restore: Option<Dur>,
+    /// Detect target (onset → detected); unset by default.
+    pub detect: Option<Dur>,
+    /// Decide target (detected → decided); unset by default.
+    pub decide: Option<Dur>,
+    /// Mitigate target (onset → restored: what users feel); unset by default.
+    pub mitigate: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

@@ -153,6 +153,7 @@ vocabulary! {
         ProblemNotConfirmed => "problem_not_confirmed",
         NoRollbackTarget => "no_rollback_target",
         NoDecision => "no_decision",
+        PathDiverged => "path_diverged",
     }
 }
 

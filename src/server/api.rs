@@ -231,6 +231,10 @@ struct PutRoute {
     change: Option<ChangeType>,
     #[serde(default)]
     reason: String,
+    /// Retention of the route (default 3 when created).
+    keep_last: Option<u32>,
+    /// The exact versions the route holds afterwards, oldest first.
+    versions: Option<Vec<String>>,
 }
 
 async fn put_route(
@@ -254,14 +258,14 @@ async fn put_route(
     let req = body(b)?;
     registry_faults(&app).await?;
     let record = blocking(&app, move |a| {
-        a.store.put_route(
-            &route,
-            req.revision,
-            req.change,
-            req.candidates,
-            who.as_str(),
-            &req.reason,
-        )
+        let write = crate::server::store::RouteWrite {
+            revision: req.revision,
+            change: req.change,
+            candidates: req.candidates,
+            keep_last: req.keep_last,
+            versions: req.versions,
+        };
+        a.store.put_route(&route, write, who.as_str(), &req.reason)
     })
     .await?;
     Ok(Json(record).into_response())

@@ -49,36 +49,58 @@ impl Role {
     }
 }
 
+/// Why a tokens file (or `ROLLBACK_DRILL_TOKENS`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokensError {
+    #[error("cannot read tokens file {file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error(
+        "{origin}:{line}:{column}: {message} (a tokens file maps each token to viewer, deployer, on_call or platform_lead)"
+    )]
+    Syntax {
+        origin: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("tokens file {0} holds no tokens")]
+    Empty(String),
+}
+
 /// Tokens and their roles.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens(BTreeMap<String, Role>);
 
 impl Tokens {
     /// A YAML or JSON mapping `token: role`.
-    pub fn load(file: &Path) -> Result<Tokens, String> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read tokens file {}: {e}", file.display()))?;
+    pub fn load(file: &Path) -> Result<Tokens, TokensError> {
+        let text = std::fs::read_to_string(file).map_err(|source| TokensError::Read {
+            file: file.display().to_string(),
+            source,
+        })?;
         Tokens::parse(&text, &file.display().to_string())
     }
 
     /// The same mapping from text; `origin` names it in messages (a file,
     /// or the environment variable it came from).
-    pub fn parse(text: &str, origin: &str) -> Result<Tokens, String> {
-        let file = origin;
-        let node = yaml::parse(text)
-            .map_err(|e| format!("{}:{}:{}: {}", file, e.mark.line, e.mark.column, e.message))?;
-        let map: BTreeMap<String, Role> = yaml::from_node(&node, &FieldPath::root()).map_err(|e| {
-            let m = e.mark.unwrap_or_default();
-            format!(
-                "{}:{}:{}: {} (a tokens file maps each token to viewer, deployer, on_call or platform_lead)",
-                file,
-                m.line,
-                m.column,
-                e.message
-            )
-        })?;
+    pub fn parse(text: &str, origin: &str) -> Result<Tokens, TokensError> {
+        let syntax = |line, column, message| TokensError::Syntax {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+        };
+        let node = yaml::parse(text).map_err(|e| syntax(e.mark.line, e.mark.column, e.message))?;
+        let map: BTreeMap<String, Role> =
+            yaml::from_node(&node, &FieldPath::root()).map_err(|e| {
+                let m = e.mark.unwrap_or_default();
+                syntax(m.line, m.column, e.message)
+            })?;
         if map.is_empty() {
-            return Err(format!("tokens file {file} holds no tokens"));
+            return Err(TokensError::Empty(origin.to_string()));
         }
         Ok(Tokens(map))
     }

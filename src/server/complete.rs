@@ -15,12 +15,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, LogNormal};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::App;
 use super::api::ApiError;
+use crate::metrics::LatencyModel;
 use crate::scenario::{Behaviour, Dur, Percent};
 
 /// Latency histogram bounds, seconds.
@@ -129,9 +129,7 @@ pub async fn complete(
         .unwrap_or_else(default_behaviour);
     let error = rng.random::<f64>() < b.error_rate;
     let good = !error && rng.random::<f64>() < b.quality;
-    let p50 = b.p50.0 as f64;
-    let sigma = ((b.p99.0 as f64 / p50).ln() / 2.326_347_874).max(1e-9);
-    let latency_ms = LogNormal::new(p50.ln(), sigma).map_or(p50, |d| d.sample(&mut *rng));
+    let latency_ms = LatencyModel::of(&b).map_or(b.p50.0 as f64, |model| model.sample(&mut *rng));
     drop(rng);
     {
         let mut served = app

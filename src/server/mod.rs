@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub use auth::{Role, Tokens};
+pub use auth::{Role, Tokens, TokensError};
 pub use store::{AuditRow, RouteRecord, Store, StoreError};
 
 /// Shared by every request.
@@ -53,7 +53,7 @@ pub enum ServeError {
         source: std::io::Error,
     },
     #[error("{0}")]
-    Tokens(String),
+    Tokens(#[from] auth::TokensError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -108,8 +108,8 @@ pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<()
         .ok()
         .filter(|t| !t.trim().is_empty());
     let tokens = match (tokens, from_env) {
-        (Some(f), _) => Tokens::load(f).map_err(ServeError::Tokens)?,
-        (None, Some(text)) => Tokens::parse(&text, TOKENS_ENV).map_err(ServeError::Tokens)?,
+        (Some(f), _) => Tokens::load(f)?,
+        (None, Some(text)) => Tokens::parse(&text, TOKENS_ENV)?,
         (None, None) => {
             let t = Tokens::generate();
             eprintln!("no --tokens file: generated one token per role for this run:");

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::registry::rules;
 use crate::scenario::{Candidate, ChangeType};
 
 #[derive(Debug, Error)]
@@ -38,6 +39,24 @@ pub struct RouteRecord {
     pub revision: u64,
     pub candidates: Vec<Candidate>,
     pub versions: Vec<String>,
+    /// Retention: how many versions the route holds at most (never
+    /// dropping one that serves).
+    pub keep_last: u32,
+}
+
+/// A write of a route: its candidates at a revision, and optionally its
+/// retention and the exact versions it holds (a drill's teardown puts a
+/// route back as it found it).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteWrite {
+    pub revision: u64,
+    /// Needed to create a route (revision 0).
+    pub change: Option<ChangeType>,
+    pub candidates: Vec<Candidate>,
+    /// Default [`rules::DEFAULT_KEEP_LAST`] for a new route; unchanged otherwise.
+    pub keep_last: Option<u32>,
+    /// Replaces the held versions, oldest first.
+    pub versions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,25 +107,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ";
 
 fn check_weights(candidates: &[Candidate]) -> Result<(), StoreError> {
-    if candidates.is_empty() {
-        return Err(StoreError::Invalid(
-            "`candidates` is empty: a route needs at least one".into(),
-        ));
-    }
-    if let Some(c) = candidates
-        .iter()
-        .find(|c| !(0.0..=100.0).contains(&c.weight))
-    {
-        return Err(StoreError::Invalid(format!(
-            "weight {} of `{}` is outside 0 to 100",
-            c.weight, c.version
-        )));
-    }
-    let sum: f64 = candidates.iter().map(|c| c.weight).sum();
-    if (sum - 100.0).abs() > 1e-6 {
-        return Err(StoreError::Invalid(format!(
-            "weights sum to {sum}, expected 100"
-        )));
+    rules::check_weights(candidates).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// State files written before routes had a retention get the default.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let has_keep_last = conn
+        .prepare("SELECT 1 FROM pragma_table_info('routes') WHERE name = 'keep_last'")?
+        .exists([])?;
+    if !has_keep_last {
+        conn.execute_batch(&format!(
+            "ALTER TABLE routes ADD COLUMN keep_last INTEGER NOT NULL DEFAULT {}",
+            rules::DEFAULT_KEEP_LAST
+        ))?;
     }
     Ok(())
 }
@@ -115,6 +128,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Store {
             conn: Mutex::new(conn),
         })
@@ -125,14 +139,14 @@ impl Store {
     }
 
     fn read_route(conn: &Connection, name: &str) -> Result<Option<RouteRecord>, StoreError> {
-        let row: Option<(String, i64, String)> = conn
+        let row: Option<(String, i64, String, i64)> = conn
             .query_row(
-                "SELECT change, revision, candidates FROM routes WHERE name = ?1",
+                "SELECT change, revision, candidates, keep_last FROM routes WHERE name = ?1",
                 params![name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let Some((change, revision, candidates)) = row else {
+        let Some((change, revision, candidates, keep_last)) = row else {
             return Ok(None);
         };
         let mut stmt =
@@ -146,6 +160,7 @@ impl Store {
             revision: revision as u64,
             candidates: serde_json::from_str(&candidates)?,
             versions,
+            keep_last: keep_last.clamp(0, u32::MAX as i64) as u32,
         }))
     }
 
@@ -170,15 +185,13 @@ impl Store {
     pub fn put_route(
         &self,
         name: &str,
-        revision: u64,
-        change: Option<ChangeType>,
-        candidates: Vec<Candidate>,
+        write: RouteWrite,
         actor: &str,
         reason: &str,
     ) -> Result<RouteRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let record = Self::put_in(&tx, name, Some(revision), change, candidates, actor, reason)?;
+        let record = Self::put_in(&tx, name, Some(write.revision), write, actor, reason)?;
         tx.commit()?;
         Ok(record)
     }
@@ -222,7 +235,11 @@ impl Store {
             version: target.to_string(),
             weight: 100.0,
         }];
-        let record = Self::put_in(&tx, name, revision, None, to, actor, reason)?;
+        let write = RouteWrite {
+            candidates: to,
+            ..RouteWrite::default()
+        };
+        let record = Self::put_in(&tx, name, revision, write, actor, reason)?;
         let response = serde_json::to_string(&record)?;
         if let Some(key) = key {
             tx.execute(
@@ -240,15 +257,20 @@ impl Store {
         tx: &Connection,
         name: &str,
         revision: Option<u64>,
-        change: Option<ChangeType>,
-        candidates: Vec<Candidate>,
+        write: RouteWrite,
         actor: &str,
         reason: &str,
     ) -> Result<RouteRecord, StoreError> {
+        let candidates = write.candidates;
         check_weights(&candidates)?;
+        if write.keep_last == Some(0) {
+            return Err(StoreError::Invalid(
+                "`keep_last` is 0: no version would stay available; give 1 or more".into(),
+            ));
+        }
         let current = Self::read_route(tx, name)?;
         let revision = revision.unwrap_or_else(|| current.as_ref().map_or(0, |r| r.revision));
-        let (from, next_revision, change) = match (&current, revision, change) {
+        let (from, next_revision, change) = match (&current, revision, write.change) {
             (None, 0, Some(change)) => (serde_json::Value::Null, 1, change),
             (None, 0, None) => {
                 return Err(StoreError::Invalid(format!(
@@ -269,38 +291,53 @@ impl Store {
                 r.change,
             ),
         };
-        let held: Vec<String> = current
-            .as_ref()
-            .map(|r| r.versions.clone())
-            .unwrap_or_default();
-        let serving = |v: &str| {
-            current.as_ref().is_some_and(|r| {
-                r.candidates
-                    .iter()
-                    .any(|c| c.version == v && c.weight > 0.0)
-            })
+        let keep_last = write
+            .keep_last
+            .or(current.as_ref().map(|r| r.keep_last))
+            .unwrap_or(rules::DEFAULT_KEEP_LAST);
+        let (held, serving_now) = match &current {
+            Some(r) => (r.versions.clone(), r.candidates.clone()),
+            None => (Vec::new(), Vec::new()),
         };
-        if current.is_some()
-            && let Some(c) = candidates
-                .iter()
-                .find(|c| c.weight > 0.0 && !held.contains(&c.version) && !serving(&c.version))
-        {
-            return Err(StoreError::Invalid(format!(
-                "version `{}` is not held for route `{name}`: POST /api/versions first",
-                c.version
-            )));
-        }
+        // The held versions after this write: as given, as they were, or
+        // (a new route) the versions it routes to.
+        let versions = match write.versions {
+            Some(v) => {
+                if let Some(c) = rules::unheld(&candidates, &v, &[]) {
+                    return Err(StoreError::Invalid(format!(
+                        "version `{}` takes traffic but is not in `versions`",
+                        c.version
+                    )));
+                }
+                Some(v)
+            }
+            None if current.is_none() => {
+                Some(candidates.iter().map(|c| c.version.clone()).collect())
+            }
+            None => {
+                if let Some(c) = rules::unheld(&candidates, &held, &serving_now) {
+                    return Err(StoreError::Invalid(format!(
+                        "version `{}` is not held for route `{name}`: POST /api/versions first",
+                        c.version
+                    )));
+                }
+                None
+            }
+        };
+        // Versions given are held exactly (a seed or a teardown); retention
+        // applies on the next version added, as in the simulated registry.
         let to = serde_json::to_string(&candidates)?;
         tx.execute(
-            "INSERT INTO routes (name, change, revision, candidates) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET revision = ?3, candidates = ?4",
-            params![name, change.as_str(), next_revision as i64, to],
+            "INSERT INTO routes (name, change, revision, candidates, keep_last) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(name) DO UPDATE SET revision = ?3, candidates = ?4, keep_last = ?5",
+            params![name, change.as_str(), next_revision as i64, to, keep_last as i64],
         )?;
-        if current.is_none() {
-            for (i, c) in candidates.iter().enumerate() {
+        if let Some(versions) = versions {
+            tx.execute("DELETE FROM versions WHERE route = ?1", params![name])?;
+            for (i, v) in versions.iter().enumerate() {
                 tx.execute(
                     "INSERT OR IGNORE INTO versions (route, version, seq) VALUES (?1, ?2, ?3)",
-                    params![name, c.version, i as i64],
+                    params![name, v, i as i64],
                 )?;
             }
         }
@@ -364,13 +401,26 @@ impl Store {
              VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE route = ?1))",
             params![route, version],
         )?;
-        Self::audit_versions(
-            &tx,
-            route,
-            &before.versions,
-            actor,
-            &format!("hold version {version}"),
-        )?;
+        // Retention, as in every registry: the oldest idle versions beyond
+        // the route's keep_last go.
+        let mut held = before.versions.clone();
+        let retired = rules::hold(&mut held, version, &before.candidates, before.keep_last);
+        for v in &retired {
+            tx.execute(
+                "DELETE FROM versions WHERE route = ?1 AND version = ?2",
+                params![route, v],
+            )?;
+        }
+        let reason = if retired.is_empty() {
+            format!("hold version {version}")
+        } else {
+            format!(
+                "hold version {version}; retention (keep_last={}) retired {}",
+                before.keep_last,
+                retired.join(", ")
+            )
+        };
+        Self::audit_versions(&tx, route, &before.versions, actor, &reason)?;
         let record = Self::read_route(&tx, route)?.expect("exists");
         tx.commit()?;
         Ok(record)

@@ -1,73 +1,95 @@
 //! Simulated drills: an in-process staging world on a virtual clock.
 //!
-//! A discrete-event loop, not an async runtime: events (canary steps, the
-//! procedure's wake-ups) sit in a queue ordered by time and insertion; before
-//! each one the world runs traffic up to its time. Nothing sleeps, so three
-//! simulated hours take milliseconds, and with one seeded random stream the
-//! same plan always yields the same outcome. Running a valid plan cannot
-//! fail: a broken rollback is an outcome.
+//! The world is a backend of the one drill loop ([`crate::drill::drive`]):
+//! before each event the world runs traffic up to its time. Nothing
+//! sleeps, so three simulated hours take milliseconds, and with one seeded
+//! random stream the same plan always yields the same outcome. Running a
+//! valid plan cannot fail: a broken rollback is an outcome.
 
-pub mod registry;
 pub mod traffic;
 mod world;
 
-use crate::drill::{self, Agenda, Procedure, Wake};
-use crate::outcome::DrillOutcome;
+use std::convert::Infallible;
+
+use crate::drill::{self, Backend, Staging};
+use crate::outcome::{DrillOutcome, Drilled};
 use crate::scenario::Plan;
 
 pub use world::World;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Event {
-    ReleaseStep(usize),
-    Procedure(Wake),
+/// The simulated world as a backend of the drill loop: time is virtual,
+/// so advancing runs the traffic up to it and never waits. The release's
+/// regression and the faults act through the world's own hooks at their
+/// times, so the loop's onset and fault events have nothing left to do.
+struct Simulated<'p> {
+    world: World<'p>,
+    now: u64,
+}
+
+impl Backend for Simulated<'_> {
+    type Error = Infallible;
+
+    fn advance_to(&mut self, at: u64) -> Option<u64> {
+        self.world.advance_to(at);
+        self.now = at;
+        Some(at)
+    }
+
+    fn now(&self) -> u64 {
+        self.now
+    }
+
+    fn release_step(&mut self, now: u64, step: usize) -> Result<(), Infallible> {
+        self.world.release_step(now, step);
+        Ok(())
+    }
+
+    fn onset(&mut self, _now: u64) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn fault_start(&mut self, _now: u64, _i: usize) -> Result<bool, Infallible> {
+        Ok(false)
+    }
+
+    fn fault_end(&mut self, _now: u64, _i: usize) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn port(&mut self) -> &mut dyn Staging {
+        &mut self.world
+    }
 }
 
 /// The preflight alone: what the world says before any traffic.
 pub fn preflight_only(plan: &Plan) -> DrillOutcome {
     let world = World::new(plan);
-    let findings = drill::preflight(plan, &world);
-    DrillOutcome::not_run(plan, findings, world.measured())
+    DrillOutcome::new(
+        plan,
+        Drilled {
+            preflight: drill::preflight(plan, &world),
+            measured: world.measured(),
+            not_run: Some("preflight only: the drill did not run"),
+            ..Drilled::default()
+        },
+    )
 }
 
 /// Runs one drill to its end: verified, stuck, or out of time.
 pub fn run(plan: &Plan) -> DrillOutcome {
-    let mut world = World::new(plan);
+    let world = World::new(plan);
     let preflight = drill::preflight(plan, &world);
-    let mut procedure = Procedure::new(plan);
-    let mut agenda = Agenda::default();
-    for (i, (offset, _)) in plan.release.schedule.iter().enumerate() {
-        agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
-    }
-    let (at, wake) = procedure.first_wake();
-    agenda.push(at, Event::Procedure(wake));
-
-    let end = plan.duration.0;
-    let mut ended = end;
-    while let Some((now, event)) = agenda.pop() {
-        if now > end {
-            break;
-        }
-        world.advance_to(now);
-        match event {
-            // Canary analysis halts promotion once a problem is detected.
-            Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
-                procedure.note_promotion_halted(now, plan.release.schedule[i].1);
-            }
-            Event::ReleaseStep(i) => world.release_step(now, i),
-            Event::Procedure(wake) => {
-                for (at, next) in procedure.on_wake(now, wake, &mut world) {
-                    agenda.push(at, Event::Procedure(next));
-                }
-            }
-        }
-        if procedure.is_done() {
-            ended = now;
-            break;
-        }
-    }
-    world.advance_to(ended);
-    let mut outcome = DrillOutcome::new(plan, procedure.into_record(), world.measured(), ended);
-    outcome.preflight = preflight;
-    outcome
+    let mut sim = Simulated { world, now: 0 };
+    let Ok(driven) = drill::drive(plan, &mut sim);
+    sim.world.advance_to(driven.ended);
+    DrillOutcome::new(
+        plan,
+        Drilled {
+            record: driven.record,
+            measured: sim.world.measured(),
+            ended: driven.ended,
+            preflight,
+            ..Drilled::default()
+        },
+    )
 }

@@ -1,201 +1,21 @@
-//! Synthetic traffic and the windowed metrics it produces.
+//! Synthetic traffic for the simulated world.
 //!
 //! Traffic advances in one-second ticks. Its cost depends on ticks, not on
 //! requests: per tick and version we draw the request count (Poisson, split
 //! by the routers' weights), the errors and good answers (binomial), and a
-//! bounded sample of latencies from a log-normal fitted to p50/p99, each
-//! sample standing for its share of the tick's requests. Each version keeps
-//! only the ticks inside the policy window, so memory is bounded by the
-//! window, not by the drill's duration.
-
-use std::collections::VecDeque;
+//! bounded sample of latencies from the behaviour's latency model, each
+//! sample standing for its share of the tick's requests. The ticks land in
+//! the shared windowed [`Series`].
 
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-use rand_distr::{Binomial, Distribution, LogNormal, Poisson};
+use rand_distr::{Binomial, Distribution, Poisson};
 
+use crate::metrics::{LatencyModel, Series, TICK_MS, bucket_of};
 use crate::scenario::Behaviour;
 
-pub const TICK_MS: u64 = 1000;
 /// Latency samples drawn per tick and version at most.
 const LATENCY_SAMPLES: u64 = 32;
-/// Latency buckets grow by 2%: percentiles are exact to about 1%.
-const BUCKET_RATIO: f64 = 1.02;
-const BUCKET_FLOOR_MS: f64 = 0.1;
-const BUCKETS: usize = 1400;
-
-/// z of the 99th percentile of a standard normal.
-const Z99: f64 = 2.326_347_874;
-
-/// Metrics of some traffic over a window.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Observation {
-    pub requests: u64,
-    pub errors: u64,
-    pub good: u64,
-    pub error_rate: f64,
-    /// Good answers among successful ones.
-    pub quality: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    /// No metrics arrived for this read (a gap in the pipeline).
-    pub missing: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Slot {
-    tick: u64,
-    requests: u64,
-    errors: u64,
-    good: u64,
-    latency: Vec<(u16, f32)>,
-}
-
-/// One version's recent ticks.
-#[derive(Debug, Clone, Default)]
-pub struct Series {
-    slots: VecDeque<Slot>,
-    /// Slots kept after use, so steady state allocates nothing.
-    spare: Vec<Slot>,
-}
-
-impl Series {
-    fn push(&mut self, tick: u64, keep_ticks: u64) -> &mut Slot {
-        while self
-            .slots
-            .front()
-            .is_some_and(|s| s.tick + keep_ticks <= tick)
-        {
-            let old = self.slots.pop_front().expect("front exists");
-            self.spare.push(old);
-        }
-        let mut slot = self.spare.pop().unwrap_or_default();
-        slot.tick = tick;
-        slot.requests = 0;
-        slot.errors = 0;
-        slot.good = 0;
-        slot.latency.clear();
-        self.slots.push_back(slot);
-        self.slots.back_mut().expect("just pushed")
-    }
-}
-
-impl Series {
-    /// Adds one observed request to tick `tick` (live drills).
-    pub fn record(&mut self, tick: u64, keep_ticks: u64, error: bool, good: bool, latency_ms: f64) {
-        if self.slots.back().is_none_or(|s| s.tick != tick) {
-            self.push(tick, keep_ticks);
-        }
-        let slot = self.slots.back_mut().expect("pushed above");
-        slot.requests += 1;
-        slot.errors += u64::from(error);
-        slot.good += u64::from(good);
-        slot.latency.push((bucket_of(latency_ms), 1.0));
-    }
-}
-
-/// The ticks whose traffic lies in `[since_ms, now_ms)`: a tick counts
-/// once it is complete and only if it started at or after `since_ms`.
-pub fn tick_range(since_ms: u64, now_ms: u64) -> (u64, u64) {
-    (since_ms.div_ceil(TICK_MS), now_ms / TICK_MS)
-}
-
-/// Folds several series' ticks in `[from_tick, to_tick)` into one observation.
-pub fn observe<'a>(
-    series: impl IntoIterator<Item = &'a Series>,
-    from_tick: u64,
-    to_tick: u64,
-) -> Observation {
-    let mut hist = vec![0f64; BUCKETS];
-    let (mut requests, mut errors, mut good) = (0u64, 0u64, 0u64);
-    let mut weight = 0f64;
-    for s in series {
-        for slot in s
-            .slots
-            .iter()
-            .filter(|s| s.tick >= from_tick && s.tick < to_tick)
-        {
-            requests += slot.requests;
-            errors += slot.errors;
-            good += slot.good;
-            for &(b, w) in &slot.latency {
-                hist[b as usize] += f64::from(w);
-                weight += f64::from(w);
-            }
-        }
-    }
-    let ok = requests - errors;
-    Observation {
-        requests,
-        errors,
-        good,
-        error_rate: ratio(errors, requests),
-        quality: ratio(good, ok),
-        p50_ms: quantile(&hist, weight, 0.50),
-        p99_ms: quantile(&hist, weight, 0.99),
-        missing: false,
-    }
-}
-
-/// The weighted share of latency samples in `[from_tick, to_tick)` slower
-/// than `ms`, and the number of samples.
-pub fn share_slower_than(series: &Series, from_tick: u64, to_tick: u64, ms: f64) -> (f64, u64) {
-    let limit = bucket_of(ms);
-    let (mut above, mut total, mut samples) = (0f64, 0f64, 0u64);
-    for slot in series
-        .slots
-        .iter()
-        .filter(|s| s.tick >= from_tick && s.tick < to_tick)
-    {
-        for &(b, w) in &slot.latency {
-            total += f64::from(w);
-            samples += 1;
-            if b > limit {
-                above += f64::from(w);
-            }
-        }
-    }
-    (if total > 0.0 { above / total } else { 0.0 }, samples)
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-fn bucket_of(ms: f64) -> u16 {
-    let b = ((ms.max(BUCKET_FLOOR_MS) / BUCKET_FLOOR_MS).ln() / BUCKET_RATIO.ln()).floor();
-    b.clamp(0.0, (BUCKETS - 1) as f64) as u16
-}
-
-fn bucket_value(b: usize) -> f64 {
-    BUCKET_FLOOR_MS * BUCKET_RATIO.powf(b as f64 + 0.5)
-}
-
-fn quantile(hist: &[f64], total: f64, q: f64) -> f64 {
-    if total <= 0.0 {
-        return 0.0;
-    }
-    let target = q * total;
-    let mut acc = 0.0;
-    for (b, w) in hist.iter().enumerate() {
-        acc += w;
-        if acc >= target {
-            return bucket_value(b);
-        }
-    }
-    bucket_value(hist.len() - 1)
-}
-
-/// The latency of a version, in milliseconds: a log-normal whose median is
-/// `p50` and whose 99th percentile is `p99`. The simulated traffic and the
-/// real-staging mock backend both draw from it. `None` if the percentiles
-/// are not a distribution (validation rules that out).
-pub fn latency_model(behaviour: &Behaviour) -> Option<LogNormal<f64>> {
-    let p50 = behaviour.p50.0 as f64;
-    let p99 = (behaviour.p99.0 as f64).max(p50);
-    let sigma = ((p99 / p50).ln() / Z99).max(1e-9);
-    LogNormal::new(p50.ln(), sigma).ok()
-}
 
 /// The random source of a drill: one ChaCha8 stream per seed, so the same
 /// seed draws the same traffic on every platform.
@@ -275,9 +95,9 @@ impl TrafficRng {
             return (errors, good);
         }
         let weight = n as f32 / samples as f32;
-        if let Some(dist) = latency_model(behaviour) {
+        if let Some(model) = LatencyModel::of(behaviour) {
             for _ in 0..samples {
-                let ms: f64 = dist.sample(&mut self.rng);
+                let ms = model.sample(&mut self.rng);
                 slot.latency.push((bucket_of(ms), weight));
             }
         }
@@ -288,6 +108,7 @@ impl TrafficRng {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::observe;
     use crate::scenario::Dur;
 
     fn behaviour(error_rate: f64, p50: u64, p99: u64) -> Behaviour {

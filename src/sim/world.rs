@@ -13,8 +13,9 @@ use crate::drill::{PageOutcome, Staging, WriteAck};
 use crate::faults::{self, Fault, Hook, RegistryCall};
 use crate::scenario::{Behaviour, Candidate, Dur, Plan};
 
-use super::registry::{Registry, RegistryError};
-use super::traffic::{self, Observation, Series, TICK_MS, TrafficRng, observe};
+use super::traffic::TrafficRng;
+use crate::metrics::{self, Observation, Series, TICK_MS, observe};
+use crate::registry::{Registry, RegistryError};
 use crate::timeline::{Counts, Timeline};
 
 /// A router view: its share of the route's traffic and what it routes by.
@@ -225,7 +226,7 @@ impl<'p> World<'p> {
 
     fn window_ticks(&self, now: u64, since: u64) -> (u64, u64) {
         let window_start = now.saturating_sub(self.plan.policy.window.0);
-        traffic::tick_range(since.max(window_start), now)
+        metrics::tick_range(since.max(window_start), now)
     }
 
     /// When the procedure's metrics read at `now` describes, or `None` if
@@ -425,7 +426,7 @@ impl Staging for World<'_> {
         };
         let (from, to) = self.window_ticks(at, at.saturating_sub(window.0));
         match self.series.get(&(route.to_string(), version.to_string())) {
-            Some(s) => traffic::share_slower_than(s, from, to, ms),
+            Some(s) => metrics::share_slower_than(s, from, to, ms),
             None => (0.0, 0),
         }
     }

@@ -24,12 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rand::rngs::ChaCha8Rng;
 use rand::{RngExt, SeedableRng};
-use rand_distr::Distribution;
 use serde_json::{Value, json};
 
+use crate::metrics::LatencyModel;
 use crate::scenario::Behaviour;
 use crate::scenario::golden::{GoldenSet, is_good};
-use crate::sim::traffic::latency_model;
 
 /// The header naming the version that served a response: the stand-in
 /// app's record of who answered.
@@ -307,7 +306,7 @@ async fn chat(
         };
         let error = v.rng.random::<f64>() < v.behaviour.error_rate;
         let good = v.rng.random::<f64>() < v.behaviour.quality;
-        let ms = latency_model(&v.behaviour).map_or(0.0, |d| d.sample(&mut v.rng));
+        let ms = LatencyModel::of(&v.behaviour).map_or(0.0, |d| d.sample(&mut v.rng));
         v.served.requests += 1;
         match (error, good) {
             (true, _) => v.served.errors += 1,

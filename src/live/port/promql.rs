@@ -5,8 +5,8 @@
 use super::LivePort;
 use crate::live::LiveError;
 use crate::live::prometheus::{self, PromError};
+use crate::metrics::Observation;
 use crate::scenario::VerifyMetric;
-use crate::sim::traffic::Observation;
 
 /// Metrics a scenario maps to Prometheus (`metrics.prometheus`).
 impl LivePort<'_> {

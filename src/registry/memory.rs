@@ -1,47 +1,15 @@
-//! The in-process staging registry: routes, weighted candidates, the
+//! The in-process staging registry of the simulated world: routes, weighted candidates, the
 //! versions each route holds under retention, and an audit log.
 //!
 //! It is the simulated twin of `rollback-drill registry serve`: same nouns,
-//! same rules (weights sum to 100, retention never drops a serving version),
-//! and every change leaves an audit row saying who, when, from, to and why.
+//! the same rules ([`crate::registry::rules`]: weights sum to 100,
+//! retention never drops a serving version), and every change leaves an
+//! audit row saying who, when, from, to and why.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use thiserror::Error;
-
+use crate::registry::{AuditEntry, RegistryError, describe, rules};
 use crate::scenario::{Candidate, RegistryPlan};
-
-#[derive(Debug, Clone, PartialEq, Error)]
-pub enum RegistryError {
-    #[error("route `{0}` does not exist in the registry")]
-    UnknownRoute(String),
-    #[error("version `{version}` is no longer held for route `{route}`")]
-    VersionNotHeld { route: String, version: String },
-    #[error("weights of route `{route}` would sum to {sum}, expected 100")]
-    BadWeights { route: String, sum: f64 },
-    #[error("route `{from}` has moved to `{to}`")]
-    RouteMoved { from: String, to: String },
-    /// No answer: refused at once, or (`timed_out_ms` > 0) after the
-    /// client waited that long.
-    #[error("the registry is unavailable (until {until_ms} ms)")]
-    Unavailable { until_ms: u64, timed_out_ms: u64 },
-    #[error("the runbook's config does not match the registry (repaired at {repaired_ms} ms)")]
-    ConfigMismatch { repaired_ms: u64 },
-    /// A live registry refused the call (its status and message).
-    #[error("the registry refused the call: {0}")]
-    Refused(String),
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct AuditEntry {
-    pub at_s: f64,
-    pub actor: String,
-    pub route: String,
-    pub from: String,
-    pub to: String,
-    pub reason: String,
-}
 
 #[derive(Debug, Clone)]
 struct RouteEntry {
@@ -56,7 +24,7 @@ pub struct Registry {
     routes: BTreeMap<String, RouteEntry>,
     /// Routes renamed since the runbook was written: old name → new name.
     moved: BTreeMap<String, String>,
-    keep_last: usize,
+    keep_last: u32,
     audit: Vec<AuditEntry>,
 }
 
@@ -79,7 +47,7 @@ impl Registry {
         Registry {
             routes,
             moved: BTreeMap::new(),
-            keep_last: plan.keep_last as usize,
+            keep_last: plan.keep_last,
             audit: Vec::new(),
         }
     }
@@ -139,12 +107,10 @@ impl Registry {
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError> {
         let entry = self.entry(route)?;
-        Ok(entry
-            .history
-            .iter()
-            .rev()
-            .find(|set| set.iter().all(|c| c.version != bad || c.weight == 0.0))
-            .map(|set| set.iter().filter(|c| c.weight > 0.0).cloned().collect()))
+        Ok(rules::previous(
+            entry.history.iter().map(Vec::as_slice),
+            bad,
+        ))
     }
 
     /// Adds a version to the route and applies retention: the oldest
@@ -152,27 +118,7 @@ impl Registry {
     pub fn add_version(&mut self, route: &str, version: &str) -> Result<(), RegistryError> {
         let keep_last = self.keep_last;
         let entry = self.entry_mut(route)?;
-        if !entry.versions.iter().any(|v| v == version) {
-            entry.versions.push(version.to_string());
-        }
-        while entry.versions.len() > keep_last {
-            let serving: Vec<&str> = entry
-                .candidates
-                .iter()
-                .filter(|c| c.weight > 0.0)
-                .map(|c| c.version.as_str())
-                .collect();
-            match entry
-                .versions
-                .iter()
-                .position(|v| !serving.contains(&v.as_str()))
-            {
-                Some(oldest) => {
-                    entry.versions.remove(oldest);
-                }
-                None => break,
-            }
-        }
+        rules::hold(&mut entry.versions, version, &entry.candidates, keep_last);
         Ok(())
     }
 
@@ -186,24 +132,15 @@ impl Registry {
         reason: &str,
     ) -> Result<(), RegistryError> {
         let entry = self.entry_mut(route)?;
-        let sum: f64 = candidates.iter().map(|c| c.weight).sum();
-        if (sum - 100.0).abs() > 1e-6 {
+        if let Err(e) = rules::check_weights(&candidates) {
             return Err(RegistryError::BadWeights {
                 route: route.to_string(),
-                sum,
+                reason: e.to_string(),
             });
         }
         // Routing to a version the registry no longer holds is refused,
         // unless it serves already (retention never cut live traffic).
-        let serving = |v: &str| {
-            entry
-                .candidates
-                .iter()
-                .any(|c| c.version == v && c.weight > 0.0)
-        };
-        if let Some(missing) = candidates.iter().find(|c| {
-            c.weight > 0.0 && !entry.versions.contains(&c.version) && !serving(&c.version)
-        }) {
+        if let Some(missing) = rules::unheld(&candidates, &entry.versions, &entry.candidates) {
             return Err(RegistryError::VersionNotHeld {
                 route: route.to_string(),
                 version: missing.version.clone(),
@@ -226,15 +163,6 @@ impl Registry {
     pub fn audit(&self) -> &[AuditEntry] {
         &self.audit
     }
-}
-
-/// `claude-sonnet-4-5 75%, claude-sonnet-4-6 25%`
-pub fn describe(candidates: &[Candidate]) -> String {
-    candidates
-        .iter()
-        .map(|c| format!("{} {}%", c.version, (c.weight * 1000.0).round() / 1000.0))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

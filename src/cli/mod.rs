@@ -1,0 +1,383 @@
+//! The command line: raw arguments → validated settings → a command.
+//!
+//! Library errors stay typed until here; this is the edge where they become
+//! messages and the documented exit codes (SPEC section 2): each error type
+//! says its own code ([`ExitCode`]). The `run` flow is in `run`, console
+//! tables and progress in `console`.
+
+mod console;
+mod exit;
+mod run;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::{self, Diagnostic, Plan};
+
+pub use console::summary_table;
+pub use exit::{Exit, ExitCode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rollback-drill",
+    version,
+    about = "Rehearse rollbacks of LLM-platform changes: detect, decide, execute, verify, timed against targets"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every scenario given (files or folders) and write reports.
+    Run(RunArgs),
+    /// Load and check scenario files; print every problem; run nothing.
+    Validate(PathsArg),
+    /// One line per scenario: name, change type, target, faults.
+    List(PathsArg),
+    /// Print the JSON Schema of scenario files (for editors).
+    Schema,
+    /// Per scenario: last runs, phase medians, trend, drift findings.
+    History(HistoryArgs),
+    /// Rollback-time SLOs from the history: attainment, percentiles and
+    /// error budget per change type, phase and backend; writes slo.json
+    /// and slo.prom (OpenMetrics) into the report folder.
+    Slo(SloArgs),
+    /// Write a commented starter scenario that passes as written.
+    Init(InitArgs),
+    /// The staging registry as an HTTP/JSON service.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve the registry API (SPEC section 7) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the line
+    /// `registry listening on ADDR` tells which).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: std::net::SocketAddr,
+    /// SQLite file holding the registry's state (created if missing).
+    #[arg(long, default_value = "registry.db")]
+    pub state: PathBuf,
+    /// YAML or JSON mapping each bearer token to a role (viewer, deployer,
+    /// on_call, platform_lead). Without it, one token per role is generated
+    /// and printed.
+    #[arg(long)]
+    pub tokens: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// A gateway alias file (`aliases: NAME: candidates: [...]`) to take the
+    /// registry's routes from.
+    #[arg(long)]
+    pub from: Option<PathBuf>,
+    /// The change type to drill: prompt, model, agent_code, eval or data.
+    #[arg(long, default_value = "prompt")]
+    pub change: crate::scenario::ChangeType,
+    /// Write the scenario here (never over an existing file) instead of
+    /// printing it.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The report folder whose history.jsonl to read.
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// How many recent runs to show per scenario.
+    #[arg(long, default_value_t = 5)]
+    pub last: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SloArgs {
+    /// The report folder whose history.jsonl to read (and where slo.json
+    /// and slo.prom are written).
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// How far back runs count, e.g. `30d`, `7d`, `12h`.
+    #[arg(long, default_value = "30d", value_parser = crate::scenario::Dur::parse)]
+    pub window: crate::scenario::Dur,
+    /// The share of runs that must meet their target, e.g. `99%`.
+    #[arg(long, default_value = "99%", value_parser = parse_objective)]
+    pub objective: f64,
+    /// Only this change type.
+    #[arg(long)]
+    pub change: Option<crate::scenario::ChangeType>,
+    /// The end of the window (RFC 3339, e.g. `2026-11-30T00:00:00Z`;
+    /// default now): the same history and `--until` give the same figures.
+    #[arg(long)]
+    pub until: Option<jiff::Timestamp>,
+}
+
+fn parse_objective(s: &str) -> Result<f64, String> {
+    let p = crate::scenario::Percent::parse(s)?.fraction();
+    if p > 0.0 && p <= 1.0 {
+        Ok(p)
+    } else {
+        Err(format!(
+            "`{s}` is not an objective: give a share above 0% and at most 100%, e.g. 99%"
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PathsArg {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios/")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub use crate::backend::BackendKind as Backend;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders.
+    #[arg(default_value = "scenarios/")]
+    pub paths: Vec<PathBuf>,
+    /// Where reports are written.
+    #[arg(long, default_value = "reports/")]
+    pub report_dir: PathBuf,
+    /// Report formats, comma separated: junit, json, md, html.
+    /// history.jsonl is always appended.
+    #[arg(long, value_delimiter = ',', default_value = "junit,json,md,html")]
+    pub format: Vec<String>,
+    /// Seed for every scenario, overriding the scenarios' own.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Scenarios run in parallel (default: the available cores). Results
+    /// are identical to --jobs 1.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Run only shard K of N (e.g. `2/4`), for CI matrices: scenarios
+    /// sorted by name, shard K takes every N-th starting at the K-th.
+    #[arg(long, value_parser = clap::value_parser!(crate::runner::Partition))]
+    pub partition: Option<crate::runner::Partition>,
+    /// Where drills run: in-process (simulated, virtual clock), http (live,
+    /// wall clock, against a registry server), container (live, a registry
+    /// in a container of its own per drill).
+    #[arg(long, value_enum, default_value = "in-process")]
+    pub backend: Backend,
+    /// Live drills: the registry's base URL (`http://HOST:PORT`). Without
+    /// it, `--backend http` starts a registry server process of its own on
+    /// a free loopback port and stops it afterwards.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Live drills: the bearer token for --registry (it needs platform_lead
+    /// to seed the registry and inject faults).
+    #[arg(long, env = "ROLLBACK_DRILL_TOKEN")]
+    pub token: Option<String>,
+    /// Live drills: scenario time runs this many times faster than the
+    /// wall clock (60: a 30-minute drill rehearses in 30 seconds).
+    #[arg(long)]
+    pub time_scale: Option<f64>,
+    /// Only the preflight: check route, rollback target and retention on
+    /// the chosen backend (a live registry is read, never written), run no
+    /// traffic, append no history.
+    #[arg(long)]
+    pub preflight_only: bool,
+    /// Live drills: also run each drill's simulated twin; another trigger,
+    /// action or severity, or detect or restore more than one evaluation
+    /// interval apart, is a `path_diverged` finding that fails the drill.
+    #[arg(long)]
+    pub compare_simulated: bool,
+    /// Drift: compare with the median of this many recent passing runs
+    /// (overrides the scenarios' `drift.runs`).
+    #[arg(long)]
+    pub drift_runs: Option<usize>,
+    /// Drift: fail a phase slower than that median by more than this,
+    /// e.g. `25%` (overrides the scenarios' `drift.tolerance`).
+    #[arg(long, value_parser = parse_tolerance)]
+    pub drift_tolerance: Option<f64>,
+}
+
+fn parse_tolerance(s: &str) -> Result<f64, String> {
+    crate::scenario::Percent::parse_unbounded(s).map(|p| p.fraction())
+}
+
+pub fn main(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate(&args.paths),
+        Command::List(args) => list(&args.paths),
+        Command::History(args) => history(&args),
+        Command::Slo(args) => slo(&args),
+        Command::Init(args) => init(&args),
+        Command::Registry(RegistryCommand::Serve(args)) => {
+            match crate::server::serve(args.addr, &args.state, args.tokens.as_deref()) {
+                Ok(()) => Exit::Passed,
+                Err(e) => exit::fail(&e),
+            }
+        }
+        Command::Schema => {
+            let schema = schemars::schema_for!(scenario::raw::RawScenario);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema serializes")
+            );
+            Exit::Passed
+        }
+    }
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "error: {d}");
+    }
+    let files: std::collections::BTreeSet<_> = diags.iter().map(|d| &d.file).collect();
+    let _ = writeln!(
+        err,
+        "{} problem(s) in {} file(s); nothing was run",
+        diags.len(),
+        files.len()
+    );
+}
+
+fn load(paths: &[PathBuf]) -> Result<Vec<Plan>, Exit> {
+    scenario::load_all(paths).map_err(|diags| {
+        print_diagnostics(&diags);
+        Exit::Invalid
+    })
+}
+
+fn validate(paths: &[PathBuf]) -> Exit {
+    match load(paths) {
+        Ok(plans) => {
+            println!("{} scenario(s) valid", plans.len());
+            Exit::Passed
+        }
+        Err(code) => code,
+    }
+}
+
+fn list(paths: &[PathBuf]) -> Exit {
+    let plans = match load(paths) {
+        Ok(plans) => plans,
+        Err(code) => return code,
+    };
+    let width = plans.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
+    println!(
+        "{:width$}  {:10}  {:>7}  FAULTS",
+        "SCENARIO", "CHANGE", "TARGET"
+    );
+    for p in &plans {
+        let faults: Vec<&str> = p.faults.iter().map(|f| f.kind().as_str()).collect();
+        println!(
+            "{:width$}  {:10}  {:>7}  {}",
+            p.name,
+            p.change.as_str(),
+            p.restore_target.to_string(),
+            if faults.is_empty() {
+                "none".to_string()
+            } else {
+                faults.join(", ")
+            }
+        );
+    }
+    Exit::Passed
+}
+
+fn history(args: &HistoryArgs) -> Exit {
+    let file = args.report_dir.join("history.jsonl");
+    let past = match crate::history::read(&file) {
+        Ok(past) => past,
+        Err(e) => return exit::fail(&e),
+    };
+    if past.is_empty() {
+        eprintln!(
+            "no drill history in {}: run `rollback-drill run --report-dir {}` first",
+            file.display(),
+            args.report_dir.display()
+        );
+        return Exit::Passed;
+    }
+    print!("{}", crate::history::table(&past, args.last));
+    Exit::Passed
+}
+
+fn slo(args: &SloArgs) -> Exit {
+    let file = args.report_dir.join("history.jsonl");
+    let past = match crate::history::read(&file) {
+        Ok(past) => past,
+        Err(e) => return exit::fail(&e),
+    };
+    let query = crate::slo::Query {
+        window_s: args.window.secs_f64(),
+        objective: args.objective,
+        change: args.change,
+        until: args.until.unwrap_or_else(jiff::Timestamp::now),
+    };
+    let report = crate::slo::compute(past.values().flatten(), &query);
+    print!("{}", crate::slo::table(&report));
+    let json = serde_json::to_string_pretty(&report).expect("the report serializes") + "\n";
+    for (name, bytes) in [
+        ("slo.json", json),
+        ("slo.prom", crate::slo::openmetrics(&report)),
+    ] {
+        let path = args.report_dir.join(name);
+        if let Err(source) = std::fs::write(&path, bytes) {
+            return exit::fail(&crate::report::ReportError::File { file: path, source });
+        }
+    }
+    println!(
+        "slo: slo.json and slo.prom in {}",
+        args.report_dir.display()
+    );
+    Exit::Passed
+}
+
+fn init(args: &InitArgs) -> Exit {
+    let routes = match &args.from {
+        Some(file) => match crate::starter::read_aliases(file) {
+            Ok(routes) => Some(routes),
+            Err(diags) => {
+                print_diagnostics(&diags);
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
+    let text = crate::starter::render(args.change, routes.as_deref());
+    let Some(out) = &args.output else {
+        print!("{text}");
+        return Exit::Passed;
+    };
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => {
+            eprintln!(
+                "wrote {}: check it with `rollback-drill validate {}`",
+                out.display(),
+                out.display()
+            );
+            Exit::Passed
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!(
+                "error: {} exists already; choose another --output",
+                out.display()
+            );
+            Exit::Invalid
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            Exit::Environment
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The one drill loop, whatever the backend.
+//!
+//! A drill is a timeline of events: the release's canary steps, the
+//! regression's onset, the start and end of each fault, and the
+//! procedure's own wake-ups. [`drive`] pops them in time order, lets the
+//! backend bring its world to that time (running simulated traffic, or
+//! waiting on the wall clock), and hands each event to the backend or the
+//! procedure. It never asks which backend it has: the simulated world, a
+//! registry server over HTTP, a container, or a team's staging all supply
+//! the same [`Backend`].
+
+use std::collections::BTreeSet;
+
+use crate::scenario::Plan;
+
+use super::{Agenda, Procedure, Record, Staging, Wake};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    ReleaseStep(usize),
+    Onset,
+    FaultStart(usize),
+    FaultEnd(usize),
+    Procedure(Wake),
+}
+
+/// What a backend supplies to the drill loop: a clock, the harness's own
+/// moves in the staging world (the release, the regression, the faults),
+/// and the port the procedure reads and changes it through. Times are
+/// scenario milliseconds since the drill started.
+pub trait Backend {
+    type Error;
+
+    /// Brings the world to `at` (simulated traffic runs up to it; a live
+    /// backend waits for it on the wall clock) and says what time it is
+    /// now (at least `at`), or `None` when the drill was interrupted.
+    fn advance_to(&mut self, at: u64) -> Option<u64>;
+    /// The time now, without waiting.
+    fn now(&self) -> u64;
+    /// The deployer ships canary step `step` of the release.
+    fn release_step(&mut self, now: u64, step: usize) -> Result<(), Self::Error>;
+    /// The regression starts: the release behaves badly from now on.
+    fn onset(&mut self, now: u64) -> Result<(), Self::Error>;
+    /// Fault `i` of the plan starts. `true`: until it ends, the registry
+    /// cannot take the harness's own calls (release, onset), which wait.
+    fn fault_start(&mut self, now: u64, i: usize) -> Result<bool, Self::Error>;
+    /// Fault `i` ends (only faults with a window end). A fault still in
+    /// force when the drill ends is the backend's to end.
+    fn fault_end(&mut self, now: u64, i: usize) -> Result<(), Self::Error>;
+    /// What the procedure observes and changes.
+    fn port(&mut self) -> &mut dyn Staging;
+}
+
+/// What the loop measured: the procedure's record and when the drill ended.
+#[derive(Debug)]
+pub struct Driven {
+    pub record: Record,
+    pub ended: u64,
+    /// Ctrl-C (or SIGTERM) stopped the drill before it ended.
+    pub interrupted: bool,
+}
+
+/// Runs one drill to its end: verified, stuck, out of time, or interrupted.
+pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Error> {
+    let mut procedure = Procedure::new(plan);
+    let mut agenda = Agenda::default();
+    for (i, (offset, _)) in plan.release.schedule.iter().enumerate() {
+        agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
+    }
+    agenda.push(plan.release.at.0 + plan.release.onset.0, Event::Onset);
+    for (i, f) in plan.faults.iter().enumerate() {
+        match f.window() {
+            Some((from, to)) => {
+                agenda.push(from, Event::FaultStart(i));
+                agenda.push(to, Event::FaultEnd(i));
+            }
+            None => agenda.push(0, Event::FaultStart(i)),
+        }
+    }
+    let (at, wake) = procedure.first_wake();
+    agenda.push(at, Event::Procedure(wake));
+
+    let end = plan.duration.0;
+    let mut ended = end;
+    let mut interrupted = false;
+    // Faults in force that hold the harness's own calls.
+    let mut holding = BTreeSet::new();
+    while let Some((at, event)) = agenda.pop() {
+        if at > end {
+            break;
+        }
+        let Some(now) = backend.advance_to(at) else {
+            interrupted = true;
+            ended = backend.now();
+            break;
+        };
+        if matches!(event, Event::ReleaseStep(_) | Event::Onset) && !holding.is_empty() {
+            let until = holding
+                .iter()
+                .filter_map(|&i: &usize| plan.faults[i].window())
+                .map(|(_, to)| to)
+                .max()
+                .unwrap_or(at);
+            agenda.push(until.max(at) + 1, event);
+            continue;
+        }
+        match event {
+            // Canary analysis halts promotion once a problem is detected.
+            Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
+                procedure.note_promotion_halted(now, plan.release.schedule[i].1);
+            }
+            Event::ReleaseStep(i) => backend.release_step(now, i)?,
+            Event::Onset => backend.onset(now)?,
+            Event::FaultStart(i) => {
+                if backend.fault_start(now, i)? {
+                    holding.insert(i);
+                }
+            }
+            Event::FaultEnd(i) => {
+                holding.remove(&i);
+                backend.fault_end(now, i)?;
+            }
+            Event::Procedure(wake) => {
+                for (at, next) in procedure.on_wake(now, wake, backend.port()) {
+                    agenda.push(at, Event::Procedure(next));
+                }
+            }
+        }
+        if procedure.is_done() {
+            ended = backend.now();
+            break;
+        }
+    }
+    Ok(Driven {
+        record: procedure.into_record(),
+        ended,
+        interrupted,
+    })
+}

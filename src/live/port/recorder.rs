@@ -1,0 +1,64 @@
+//! What the live traffic observed: every answer of the synthetic endpoint
+//! lands in the same windowed series the simulation fills, so detection
+//! and verify read live traffic with the simulation's code.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::metrics::{Series, TICK_MS};
+use crate::scenario::Plan;
+use crate::timeline::{Counts, Timeline};
+
+/// What the traffic thread observed, per version of the release's route.
+pub struct Recorder {
+    pub(super) series: BTreeMap<String, Series>,
+    keep_ticks: u64,
+    release: String,
+    onset_ms: u64,
+    pub timeline: Timeline,
+    pub impacted: u64,
+    pub total: u64,
+}
+
+impl Recorder {
+    pub fn new(plan: &Plan) -> Recorder {
+        Recorder {
+            series: BTreeMap::new(),
+            keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
+            release: plan.release.version.clone(),
+            onset_ms: plan.release.at.0 + plan.release.onset.0,
+            timeline: Timeline::new(TICK_MS),
+            impacted: 0,
+            total: 0,
+        }
+    }
+
+    /// One `/v1/complete` answer, observed at scenario time `now_ms`.
+    pub fn record(&mut self, now_ms: u64, v: &Value) {
+        let Some(version) = v["version"].as_str() else {
+            return;
+        };
+        let error = v["error"].as_bool().unwrap_or(false);
+        let good = v["good"].as_bool().unwrap_or(false);
+        let latency = v["latency_ms"].as_f64().unwrap_or(0.0);
+        self.total += 1;
+        if version == self.release && now_ms >= self.onset_ms {
+            self.impacted += 1;
+        }
+        let tick = now_ms / TICK_MS;
+        self.series.entry(version.to_string()).or_default().record(
+            tick,
+            self.keep_ticks,
+            error,
+            good,
+            latency,
+        );
+        let counts = Counts {
+            requests: 1,
+            errors: u64::from(error),
+            good: u64::from(good),
+        };
+        self.timeline.add(now_ms, version, counts);
+    }
+}

@@ -1,0 +1,305 @@
+//! Live drills against one persistent registry, as a monthly drill runs
+//! them: the same drill three times takes the same path and leaves the
+//! route as it found it; the preflight reads the live registry (exit 3
+//! when it cannot, exit 1 naming every difference when it drifted); and
+//! simulated and live runs share one history without judging each other.
+
+mod common;
+
+use std::path::Path;
+
+use common::http::{Server, TOKENS};
+use serde_json::{Value, json};
+
+const FIXTURE: &str = "fixtures/live/monthly-prompt-rollback.yaml";
+const NAME: &str = "live-monthly-prompt-rollback";
+const ROUTE: &str = "/api/routes/support-answer";
+
+fn server(dir: &Path) -> Server {
+    let tokens = dir.join("tokens.yaml");
+    std::fs::write(&tokens, TOKENS).unwrap();
+    Server::start(&dir.join("staging.db"), &tokens)
+}
+
+fn run(args: &[&str], report_dir: &Path) -> (i32, Value, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--report-dir", report_dir.to_str().unwrap()]);
+    let out = common::bin(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let json = std::fs::read(report_dir.join(format!("{NAME}.json")))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+/// candidates, versions and retention of the route.
+fn state(s: &Server) -> (Value, Value, Value) {
+    let (status, body) = s.request("GET", ROUTE, Some("viewer-t"), None);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    (
+        v["candidates"].clone(),
+        v["versions"].clone(),
+        v["keep_last"].clone(),
+    )
+}
+
+fn live_args(s: &Server) -> Vec<String> {
+    vec![
+        FIXTURE.into(),
+        "--backend".into(),
+        "http".into(),
+        "--registry".into(),
+        format!("http://{}", s.addr),
+        "--token".into(),
+        "lead-t".into(),
+        "--time-scale".into(),
+        "60".into(),
+    ]
+}
+
+#[test]
+fn the_same_live_drill_three_times_against_one_registry_takes_the_same_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let args = live_args(&s);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut paths = Vec::new();
+    let mut start = None;
+    for month in 0..3 {
+        let reports = dir.path().join(format!("month-{month}"));
+        let (code, json, stderr) = run(&args, &reports);
+        assert_eq!(code, 0, "month {month}: {stderr}\n{json:#}");
+        let t = &json["trigger"];
+        paths.push((
+            t["metric"].clone(),
+            t["action"].clone(),
+            t["severity"].clone(),
+            json["passed"].clone(),
+        ));
+        let teardown = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "teardown")
+            .unwrap_or_else(|| panic!("month {month}: no teardown step: {json:#}"));
+        assert_eq!(teardown["status"], "succeeded", "{teardown:#}");
+        // The route is back where the first drill found it (after seeding).
+        let now = state(&s);
+        let first = start.get_or_insert_with(|| now.clone());
+        assert_eq!(&now, first, "month {month}");
+    }
+    let (candidates, versions, keep_last) = start.unwrap();
+    assert_eq!(candidates[0]["version"], "v12");
+    assert_eq!(candidates.as_array().unwrap().len(), 1);
+    // The release retired v10 (keep_last 3); the teardown held it again.
+    assert_eq!(versions, json!(["v10", "v11", "v12"]));
+    assert_eq!(keep_last, 3);
+    assert!(paths.iter().all(|p| p == &paths[0]), "{paths:?}");
+    assert_eq!(paths[0].1, "auto_rollback");
+    assert_eq!(paths[0].3, true);
+    s.kill9();
+}
+
+fn scenario_route() -> Value {
+    json!({"revision": 0, "change": "prompt", "keep_last": 3,
+        "candidates": [{"id": "prompts:support-answer:v12", "version": "v12", "weight": 100}],
+        "versions": ["v10", "v11", "v12"], "reason": "as the scenario starts"})
+}
+
+fn findings(json: &Value) -> Vec<(String, String)> {
+    json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_string(),
+                f["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_preflight_reads_the_live_registry_and_names_every_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens: exit 3, naming the registry.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let closed = format!("http://127.0.0.1:{port}");
+    let (code, _, stderr) = run(
+        &[
+            FIXTURE,
+            "--backend",
+            "http",
+            "--registry",
+            &closed,
+            "--token",
+            "t",
+            "--preflight-only",
+        ],
+        &dir.path().join("closed"),
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(&closed), "{stderr}");
+
+    let mut s = server(dir.path());
+    let url = format!("http://{}", s.addr);
+    let pre = [
+        "--backend",
+        "http",
+        "--registry",
+        &url,
+        "--token",
+        "lead-t",
+        "--preflight-only",
+    ];
+    let preflight = |name: &str| {
+        let mut args = vec![FIXTURE];
+        args.extend_from_slice(&pre);
+        run(&args, &dir.path().join(name))
+    };
+    let body = scenario_route().to_string();
+    assert_eq!(s.request("PUT", ROUTE, Some("lead-t"), Some(&body)).0, 200);
+    let (code, json, stderr) = preflight("aligned");
+    assert_eq!(code, 0, "{stderr}\n{json:#}");
+    assert!(findings(&json).is_empty(), "{json:#}");
+
+    // A flag has moved: someone routed v11.
+    let moved = json!({"revision": 1, "reason": "hotfix",
+        "candidates": [{"id": "prompts:support-answer:v11", "version": "v11", "weight": 100}]});
+    assert_eq!(
+        s.request("PUT", ROUTE, Some("lead-t"), Some(&moved.to_string()))
+            .0,
+        200
+    );
+    let (code, json, stderr) = preflight("moved");
+    assert_eq!(code, 1, "{stderr}");
+    let f = findings(&json);
+    assert!(
+        f.iter().any(|(k, m)| k == "route_moved"
+            && m.contains("routes v11 100%")
+            && m.contains("starts from v12 100%")),
+        "{f:?}"
+    );
+    // The preflight of a team's registry changes nothing.
+    let (candidates, _, _) = state(&s);
+    assert_eq!(candidates[0]["version"], "v11");
+
+    // Put v12 back, then drop the version the drill rolls back to.
+    let back = json!({"revision": 2, "reason": "undo",
+        "candidates": [{"id": "prompts:support-answer:v12", "version": "v12", "weight": 100}]});
+    assert_eq!(
+        s.request("PUT", ROUTE, Some("lead-t"), Some(&back.to_string()))
+            .0,
+        200
+    );
+    let (status, body) = s.request(
+        "DELETE",
+        "/api/versions/support-answer/v11",
+        Some("lead-t"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (code, json, stderr) = preflight("dropped");
+    assert_eq!(code, 1, "{stderr}");
+    let f = findings(&json);
+    assert!(
+        f.iter()
+            .any(|(k, m)| k == "config_mismatch" && m.contains("missing: v11")),
+        "{f:?}"
+    );
+    // A runbook that rolls back to v11 by name: its target is gone.
+    let pinned = dir.path().join("pinned.yaml");
+    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
+    std::fs::write(
+        &pinned,
+        text.replace(
+            "identify_target: {previous: true}",
+            "identify_target: {version: v11}",
+        ),
+    )
+    .unwrap();
+    let mut args = vec![pinned.to_str().unwrap()];
+    args.extend_from_slice(&pre);
+    let (code, json, stderr) = run(&args, &dir.path().join("pinned"));
+    assert_eq!(code, 1, "{stderr}");
+    let f = findings(&json);
+    assert!(
+        f.iter()
+            .any(|(k, m)| k == "target_retired" && m.contains("v11")),
+        "{f:?}"
+    );
+    assert!(
+        !f.iter().any(|(k, _)| k == "config_mismatch"),
+        "one finding for v11: {f:?}"
+    );
+    // A run (not only the preflight) on that registry does not start: the
+    // drift fails it, and the route is left as it was.
+    let args = live_args(&s);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, json, stderr) = run(&args, &dir.path().join("run"));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!findings(&json).is_empty());
+    assert_eq!(state(&s).1, json!(["v10", "v12"]));
+    s.kill9();
+}
+
+#[test]
+fn simulated_and_live_runs_share_a_history_without_judging_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().join("reports");
+    let sim = [FIXTURE];
+    let (code, _, stderr) = run(&sim, &reports);
+    assert_eq!(code, 0, "{stderr}");
+    let live = [FIXTURE, "--backend", "http", "--time-scale", "60"];
+    let (code, json, stderr) = run(&live, &reports);
+    assert_eq!(code, 0, "{stderr}");
+    let drift = |json: &Value| {
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "drift")
+            .cloned()
+            .unwrap()
+    };
+    // The live run has no earlier live run to compare with.
+    assert_eq!(drift(&json)["status"], "skipped", "{json:#}");
+    let (code, json, stderr) = run(&sim, &reports);
+    assert_eq!(code, 0, "{stderr}");
+    let d = drift(&json);
+    assert_eq!(d["status"], "passed", "{d:#}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("against 1 earlier run(s)"),
+        "{d:#}"
+    );
+    let history = std::fs::read_to_string(reports.join("history.jsonl")).unwrap();
+    let lines: Vec<Value> = history
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let backends: Vec<&str> = lines
+        .iter()
+        .map(|l| l["backend"].as_str().unwrap())
+        .collect();
+    assert_eq!(backends, ["in-process", "http", "in-process"]);
+    assert_eq!(lines[1]["time_scale"], 60.0);
+    assert!(lines[0]["time_scale"].is_null());
+    let out = common::bin(&["history", "--report-dir", reports.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("http ×60"), "{table}");
+    assert!(
+        table.contains("in-process: median of 2 passing run(s)"),
+        "{table}"
+    );
+}
