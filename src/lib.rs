@@ -24,5 +24,6 @@ pub mod scenario;
 pub mod server;
 pub mod sim;
 pub mod slo;
+pub mod staging;
 pub mod starter;
 pub mod timeline;

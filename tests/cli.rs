@@ -239,3 +239,20 @@ fn every_invalid_fixture_exits_2_from_validate_and_run() {
         "an invalid scenario runs nothing and writes nothing"
     );
 }
+
+#[test]
+fn a_real_staging_scenario_validates_but_is_not_run_yet() {
+    let file = "fixtures/staging/mlflow-model-alias.yaml";
+    let out = drill(&["validate", file]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().join("r");
+    let out = drill(&["run", file, "--report-dir", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("mlflow-model-alias.yaml: `staging: {kind: mlflow}` is validated, but drills against a team's own staging are not run yet"),
+        "{stderr}"
+    );
+    assert!(!dir.exists(), "nothing may run, nothing may be written");
+}

@@ -71,6 +71,17 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(plans) => plans,
         Err(code) => return code,
     };
+    // The real-staging components are not wired into a drill yet: drilling
+    // the built-in registry instead would pass a drill that never touched
+    // the team's system.
+    if let Some(p) = plans.iter().find(|p| p.staging.is_real()) {
+        eprintln!(
+            "error: {}: `staging: {{kind: {}}}` is validated, but drills against a team's own staging are not run yet\n  hint: leave `staging:` out to drill the built-in registry",
+            p.file.display(),
+            p.staging.kind()
+        );
+        return Exit::Invalid;
+    }
     let live = match (live, args.backend) {
         (Some(mut opts), Backend::Container) => {
             match container_backend() {

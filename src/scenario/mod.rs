@@ -7,8 +7,10 @@
 //! hint; a file yields either a plan or all of its diagnostics.
 
 mod diagnostic;
+pub mod golden;
 pub mod plan;
 pub mod raw;
+pub mod staging;
 pub mod template;
 pub mod units;
 mod validate;
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use plan::*;
+pub use staging::StagingPlan;
 pub use template::{Template, hide_host, redact};
 pub use units::{Dur, Percent, Ratio};
 pub use vocab::*;

@@ -44,6 +44,8 @@ pub struct Plan {
     pub metrics: Option<Prometheus>,
     /// Every `${NAME}` the scenario reads, where it is written.
     pub env_refs: Vec<EnvRef>,
+    /// Where the route lives: the built-in registry or a team's system.
+    pub staging: super::staging::StagingPlan,
 }
 
 /// Targets of the phases other than `restore` (which has a default per
@@ -255,6 +257,8 @@ pub struct TrafficPlan {
     pub rps: f64,
     /// Sorted by version name, so traffic draws happen in a fixed order.
     pub behaviour: Vec<(String, Behaviour)>,
+    /// The prompts a real-staging drill sends (quality is graded on them).
+    pub golden: super::golden::GoldenSet,
 }
 
 impl TrafficPlan {

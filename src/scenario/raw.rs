@@ -43,6 +43,8 @@ pub struct RawScenario {
     pub expect: Option<RawExpect>,
     /// Live drills: read policy and verify metrics from a Prometheus.
     pub metrics: Option<RawMetrics>,
+    /// A team's own staging system instead of the built-in registry.
+    pub staging: Option<super::staging::RawStaging>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -72,6 +74,7 @@ pub const SCENARIO_FIELDS: &[&str] = &[
     "drift",
     "expect",
     "metrics",
+    "staging",
 ];
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -118,6 +121,9 @@ pub struct RawTraffic {
     pub rps: f64,
     /// How each version behaves, by version_pin / version.
     pub behaviour: BTreeMap<String, RawBehaviour>,
+    /// Real staging: a JSON Lines file of `{"prompt", "expect"}`, relative
+    /// to the scenario file. Default: a built-in set.
+    pub golden: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

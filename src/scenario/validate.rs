@@ -10,6 +10,7 @@
 mod faults;
 mod policy;
 mod procedure;
+mod staging;
 mod team;
 mod world;
 
@@ -190,6 +191,7 @@ impl Checker<'_> {
                 "drift" => raw.drift = self.field(value, &path),
                 "expect" => raw.expect = self.field(value, &path),
                 "metrics" => raw.metrics = self.field(value, &path),
+                "staging" => raw.staging = self.field(value, &path),
                 other => self.error(
                     &path,
                     format!("unknown field `{other}`"),
@@ -322,6 +324,8 @@ impl Checker<'_> {
             }
             _ => None,
         };
+        let staging = self.staging(raw.staging, registry.as_ref(), release.as_ref());
+        let golden = self.golden(raw.traffic.as_ref().and_then(|t| t.golden.as_deref()));
         let faults = match (raw.faults, &release, &registry) {
             (Some(list), Some(rel), Some(reg)) => self.faults(list, rel, reg, traffic.as_ref()),
             (None, _, _) => Some(Vec::new()),
@@ -387,7 +391,10 @@ impl Checker<'_> {
             seed: raw.seed.unwrap_or(0),
             duration: duration?,
             registry: registry?,
-            traffic: traffic?,
+            traffic: TrafficPlan {
+                golden: golden?,
+                ..traffic?
+            },
             release: release?,
             policy: policy?,
             responders: responders?,
@@ -403,6 +410,7 @@ impl Checker<'_> {
                 findings: expect.findings.unwrap_or_default(),
             },
             metrics: metrics?,
+            staging: staging?,
             env_refs: {
                 let mut refs = std::mem::take(&mut self.env_refs);
                 refs.sort_by_key(|r| (r.line, r.column));

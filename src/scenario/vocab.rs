@@ -206,3 +206,15 @@ impl TriggerMetric {
         }
     }
 }
+
+vocabulary! {
+    /// Where the drilled route lives (SPEC section 8): the built-in
+    /// registry, or a team's own system.
+    StagingKind {
+        Builtin => "builtin",
+        Mlflow => "mlflow",
+        Litellm => "litellm",
+        AliasFile => "alias_file",
+        FlagFile => "flag_file",
+    }
+}

@@ -15,7 +15,7 @@ use crate::scenario::yaml::Path;
 impl Checker<'_> {
     /// A field that may hold `${NAME}`; its references are remembered with
     /// their location.
-    fn template(&mut self, text: &str, path: &Path) -> Option<Template> {
+    pub(super) fn template(&mut self, text: &str, path: &Path) -> Option<Template> {
         match Template::parse(text) {
             Ok(t) => {
                 let mark = self.root.locate(path);
@@ -37,7 +37,7 @@ impl Checker<'_> {
     }
 
     /// A URL template: plain HTTP, or a variable that holds the URL.
-    fn url(&mut self, text: &str, path: &Path) -> Option<Template> {
+    pub(super) fn url(&mut self, text: &str, path: &Path) -> Option<Template> {
         let t = self.template(text, path)?;
         let prefix = t.literal_prefix();
         if prefix.starts_with("http://") || (prefix.is_empty() && text.starts_with("${")) {

@@ -183,6 +183,7 @@ impl Checker<'_> {
         ok.then_some(TrafficPlan {
             rps: raw.rps,
             behaviour,
+            golden: Default::default(),
         })
     }
 
