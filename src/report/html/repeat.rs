@@ -80,10 +80,10 @@ fn strip(out: &mut String, o: &DrillOutcome, r: &Repeat) {
             human(*v)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<line class=\"target\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"6\" y2=\"42\" stroke=\"#dc2626\" stroke-dasharray=\"3 2\"/>\
-         <text x=\"{0:.1}\" y=\"6\" font-size=\"9\" text-anchor=\"middle\">target {1}</text></svg>\n",
+         <text x=\"{0:.1}\" y=\"6\" font-size=\"9\" text-anchor=\"middle\">target {1}</text></svg>",
         x(target),
         esc(&o.restore_target.to_string())
     );
