@@ -192,11 +192,15 @@ impl Checker<'_> {
                 "expect" => raw.expect = self.field(value, &path),
                 "metrics" => raw.metrics = self.field(value, &path),
                 "staging" => raw.staging = self.field(value, &path),
-                other => self.error(
-                    &path,
+                // The key's own mark: locating it through the tree would
+                // scan the mapping once per unknown key.
+                other => self.diags.push(Diagnostic::new(
+                    self.file,
+                    key.mark,
+                    path.to_string(),
                     format!("unknown field `{other}`"),
                     suggest(other, SCENARIO_FIELDS),
-                ),
+                )),
             }
         }
         for (field, hint) in [
