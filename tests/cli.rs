@@ -256,3 +256,34 @@ fn a_real_staging_scenario_validates_but_is_not_run_yet() {
     );
     assert!(!dir.exists(), "nothing may run, nothing may be written");
 }
+
+#[test]
+fn a_drill_that_could_not_run_prints_no_verdict_line() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let registry = format!("http://127.0.0.1:{port}");
+    let out = drill(&[
+        "run",
+        "scenarios/prompt-error-spike-auto-rollback.yaml",
+        "--backend",
+        "http",
+        "--registry",
+        &registry,
+        "--token",
+        "t",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            !line.contains("pass") && !line.contains("FAIL") && !line.starts_with("[1/1]"),
+            "a progress verdict for a drill that did not run: {stderr}"
+        );
+    }
+}
