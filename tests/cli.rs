@@ -287,3 +287,35 @@ fn a_drill_that_could_not_run_prints_no_verdict_line() {
         );
     }
 }
+
+#[test]
+fn registry_serve_keeps_its_state_out_of_the_current_folder_by_default() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0"])
+        .current_dir(&work)
+        .env("HOME", &home)
+        .env_remove("XDG_DATA_HOME")
+        .env("ROLLBACK_DRILL_TOKENS", "t: viewer\n")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("registry listening on"), "{line:?}");
+    let in_work: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+    assert!(in_work.is_empty(), "{in_work:?}");
+    assert!(
+        home.join(".local/share/rollback-drill/registry.db")
+            .is_file()
+    );
+}
