@@ -78,7 +78,11 @@ fn two_loop_links_keep_validate_list_and_run_finite() {
     let reports = dir.path().join("reports");
     let out = drill(&["run", arg(&scenarios), "--report-dir", arg(&reports)]);
     assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
-    assert!(reports.join("prompt-errors-paged-to-on-call.json").is_file());
+    assert!(
+        reports
+            .join("prompt-errors-paged-to-on-call.json")
+            .is_file()
+    );
 }
 
 #[test]

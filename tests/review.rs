@@ -159,7 +159,10 @@ fn a_name_too_long_for_a_file_is_invalid_input_not_a_panic() {
             stderr.contains(".yaml:1:1: name: the scenario name is too long for its report file"),
             "{args:?}: {stderr}"
         );
-        assert!(stderr.len() < 2_000, "the name is not repeated whole: {stderr}");
+        assert!(
+            stderr.len() < 2_000,
+            "the name is not repeated whole: {stderr}"
+        );
     }
     assert!(!reports.exists(), "nothing was run");
 }

@@ -526,8 +526,52 @@ fn the_audit_stays_readable_during_an_injected_outage() {
     let fault = json!({"kind": "registry_outage", "for": "1h"}).to_string();
     let (st, _) = s.request("POST", "/admin/faults", Some("lead-t"), Some(&fault));
     assert_eq!(st, 202);
-    assert_eq!(s.request("GET", "/api/routes", Some("viewer-t"), None).0, 503);
+    assert_eq!(
+        s.request("GET", "/api/routes", Some("viewer-t"), None).0,
+        503
+    );
     let (st, b) = s.request("GET", "/api/audit", Some("viewer-t"), None);
     assert_eq!(st, 200, "{b}");
     assert_eq!(json(&b)["audit"].as_array().unwrap().len(), 3, "{b}");
+}
+
+#[test]
+fn idempotency_keys_with_colons_never_collide_across_routes() {
+    let (_dir, s) = start();
+    // Route `r` may roll back to `a:v0`, route `a` to `v0`: joined with
+    // colons, (key `k`, route `r`, target `a:v0`) and (key `k:r`, route
+    // `a`, target `v0`) once spelled the same stored key.
+    for (route, held) in [("r", "a:v0"), ("a", "v0")] {
+        let create = json!({"revision": 0, "change": "prompt", "candidates": [{"id": format!("{route}:v1"), "version": "v1", "weight": 100.0}], "reason": "seed"});
+        let path = format!("/api/routes/{route}");
+        let (st, b) = s.request("PUT", &path, Some("deployer-t"), Some(&create.to_string()));
+        assert_eq!(st, 200, "{b}");
+        let add = json!({"route": route, "version": held}).to_string();
+        let (st, b) = s.request("POST", "/api/versions", Some("deployer-t"), Some(&add));
+        assert_eq!(st, 201, "{b}");
+    }
+    for (route, target, key) in [("r", "a:v0", "k"), ("a", "v0", "k:r")] {
+        let body = json!({"route": route, "target_version": target}).to_string();
+        let (st, b) = request(
+            &s.addr,
+            "POST",
+            "/api/rollback",
+            Some("oncall-t"),
+            Some(&body),
+            &[("Idempotency-Key", key)],
+        );
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(
+            json(&b)["route"],
+            route,
+            "{key}: another rollback's answer: {b}"
+        );
+        let (_, now) = s.request(
+            "GET",
+            &format!("/api/routes/{route}"),
+            Some("viewer-t"),
+            None,
+        );
+        assert_eq!(json(&now)["candidates"][0]["version"], target, "{now}");
+    }
 }

@@ -221,7 +221,11 @@ pub fn main(cli: Cli) -> Exit {
         Command::Slo(args) => slo(&args),
         Command::Init(args) => init(&args),
         Command::Registry(RegistryCommand::Serve(args)) => {
-            let state = match args.state.clone().map_or_else(crate::server::default_state, Ok) {
+            let state = match args
+                .state
+                .clone()
+                .map_or_else(crate::server::default_state, Ok)
+            {
                 Ok(state) => state,
                 Err(e) => return exit::fail(&e),
             };

@@ -367,17 +367,11 @@ async fn rollback(
             ),
         ));
     }
-    // The key is bound to the request: reusing it for another rollback
-    // does not replay the first answer.
+    // The store binds the key to the route, target and revision.
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .map(|k| {
-            format!(
-                "rollback:{k}:{route}:{}:{:?}",
-                req.target_version, req.revision
-            )
-        });
+        .map(str::to_string);
     let reason = if req.reason.is_empty() {
         "rollback".to_string()
     } else {

@@ -61,10 +61,7 @@ pub enum ServeError {
     )]
     NoStateDir,
     #[error("cannot create the state folder {dir}: {source}; pass --state FILE")]
-    StateDir {
-        dir: String,
-        source: std::io::Error,
-    },
+    StateDir { dir: String, source: std::io::Error },
 }
 
 /// Where `registry serve` keeps its state without `--state`: a per-user
