@@ -114,11 +114,31 @@ pub fn append(
         text.push_str(&line(o, version, at));
         text.push('\n');
     }
+    if text.is_empty() {
+        return Ok(());
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .read(true)
         .open(file)?;
+    // A file edited by hand may lack its last newline: the first new
+    // record would be glued onto that line and every later read fail.
+    if ends_without_newline(&mut f)? {
+        text.insert(0, '\n');
+    }
     f.write_all(text.as_bytes())
+}
+
+fn ends_without_newline(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// A problem reading the history: the line and what is wrong with it.
@@ -147,19 +167,39 @@ pub fn read(file: &Path) -> Result<BTreeMap<String, Vec<HistoryRun>>, HistoryErr
         Err(source) => return Err(HistoryError::Io { file: name, source }),
     };
     let mut runs: BTreeMap<String, Vec<HistoryRun>> = BTreeMap::new();
-    for (i, l) in std::io::BufReader::new(f).lines().enumerate() {
+    // Split on bytes, not `lines()`: an invalid UTF-8 byte must be an error
+    // that names its line, not one about the whole stream.
+    for (i, l) in std::io::BufReader::new(f).split(b'\n').enumerate() {
+        let bad = |message: String| HistoryError::Line {
+            file: name.clone(),
+            line: i + 1,
+            message,
+        };
         let l = l.map_err(|source| HistoryError::Io {
             file: name.clone(),
             source,
         })?;
+        let l = String::from_utf8(l).map_err(|e| {
+            bad(format!(
+                "invalid UTF-8 at byte {}",
+                e.utf8_error().valid_up_to() + 1
+            ))
+        })?;
+        // Editors on Windows may start the file with a byte order mark.
+        let l = if i == 0 {
+            l.strip_prefix('\u{feff}').unwrap_or(&l)
+        } else {
+            &l
+        };
+        if l.starts_with('\u{feff}') {
+            return Err(bad(
+                "a byte order mark inside the file, where only its first line may have one".into(),
+            ));
+        }
         if l.trim().is_empty() {
             continue;
         }
-        let run: HistoryRun = serde_json::from_str(&l).map_err(|e| HistoryError::Line {
-            file: name.clone(),
-            line: i + 1,
-            message: e.to_string(),
-        })?;
+        let run: HistoryRun = serde_json::from_str(l).map_err(|e| bad(e.to_string()))?;
         runs.entry(run.scenario.clone()).or_default().push(run);
     }
     Ok(runs)
@@ -177,4 +217,59 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
     } else {
         values[mid]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> DrillOutcome {
+        let text = include_str!("../scenarios/prompt-error-spike-auto-rollback.yaml");
+        let plan = crate::scenario::load_str(text, Path::new("spike.yaml")).unwrap();
+        crate::sim::run(&plan)
+    }
+
+    fn error_of(bytes: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.jsonl");
+        std::fs::write(&file, bytes).unwrap();
+        read(&file).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_record_is_not_glued_onto_a_last_line_without_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.jsonl");
+        let o = outcome();
+        std::fs::write(&file, line(&o, "0.1.0", "then")).unwrap();
+        append(&file, std::slice::from_ref(&o), "0.1.0", "now").unwrap();
+        let runs = read(&file).unwrap();
+        let at: Vec<_> = runs[&o.scenario].iter().map(|r| r.at.as_str()).collect();
+        assert_eq!(at, ["then", "now"]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_record_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("history.jsonl");
+        let o = outcome();
+        let text = format!("\u{feff}{}\n", line(&o, "0.1.0", "then"));
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(read(&file).unwrap()[&o.scenario].len(), 1);
+    }
+
+    #[test]
+    fn every_error_names_the_line() {
+        let good = line(&outcome(), "0.1.0", "then");
+        let mut invalid_utf8 = format!("{good}\n").into_bytes();
+        invalid_utf8.extend_from_slice(b"{\"scenario\": \"\xff\"}\n");
+        let e = error_of(&invalid_utf8);
+        assert!(e.contains("history.jsonl:2: "), "{e}");
+        assert!(e.contains("UTF-8"), "{e}");
+        let e = error_of(format!("{good}\n{good}\n\u{feff}{good}\n").as_bytes());
+        assert!(e.contains("history.jsonl:3: "), "{e}");
+        assert!(e.contains("byte order mark"), "{e}");
+        let e = error_of(format!("{good}\nnot json\n").as_bytes());
+        assert!(e.contains("history.jsonl:2: not a history record"), "{e}");
+    }
 }

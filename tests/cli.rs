@@ -256,3 +256,66 @@ fn a_real_staging_scenario_validates_but_is_not_run_yet() {
     );
     assert!(!dir.exists(), "nothing may run, nothing may be written");
 }
+
+#[test]
+fn a_drill_that_could_not_run_prints_no_verdict_line() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let registry = format!("http://127.0.0.1:{port}");
+    let out = drill(&[
+        "run",
+        "scenarios/prompt-error-spike-auto-rollback.yaml",
+        "--backend",
+        "http",
+        "--registry",
+        &registry,
+        "--token",
+        "t",
+        "--report-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    for line in stderr.lines() {
+        assert!(
+            !line.contains("pass") && !line.contains("FAIL") && !line.starts_with("[1/1]"),
+            "a progress verdict for a drill that did not run: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn registry_serve_keeps_its_state_out_of_the_current_folder_by_default() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&work).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0"])
+        .current_dir(&work)
+        .env("HOME", &home)
+        .env_remove("XDG_DATA_HOME")
+        .env("ROLLBACK_DRILL_TOKENS", "t: viewer\n")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("registry listening on"), "{line:?}");
+    let in_work: Vec<_> = std::fs::read_dir(&work).unwrap().collect();
+    assert!(in_work.is_empty(), "{in_work:?}");
+    assert!(
+        home.join(".local/share/rollback-drill/registry.db")
+            .is_file()
+    );
+}

@@ -109,3 +109,40 @@ fn the_cli_runs_only_its_shard() {
         );
     }
 }
+
+#[test]
+fn concurrent_runs_into_one_report_folder_all_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = root().join("scenarios/prompt-error-spike-auto-rollback.yaml");
+    // Several rounds of many processes at once: the write test once raced
+    // on a shared probe file in about 1 run in 50.
+    for _round in 0..5 {
+        let children: Vec<_> = (0..20)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+                    .args(["run", scenario.to_str().unwrap(), "--format", "json"])
+                    .arg("--report-dir")
+                    .arg(dir.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("the rollback-drill binary starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("write-test"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

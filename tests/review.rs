@@ -128,3 +128,41 @@ fn hostile_numbers_are_rejected_not_panicking() {
         );
     }
 }
+
+#[test]
+fn a_name_too_long_for_a_file_is_invalid_input_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let base =
+        std::fs::read_to_string(root().join("scenarios/prompt-errors-paged-to-on-call.yaml"))
+            .unwrap();
+    let file = dir.path().join("long.yaml");
+    let text = base.replace(
+        "name: prompt-errors-paged-to-on-call",
+        &format!("name: {}", "n".repeat(65_536)),
+    );
+    std::fs::write(&file, text).unwrap();
+    let reports = dir.path().join("reports");
+    for args in [
+        vec!["list", file.to_str().unwrap()],
+        vec!["validate", file.to_str().unwrap()],
+        vec![
+            "run",
+            file.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    ] {
+        let out = common::bin(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(".yaml:1:1: name: the scenario name is too long for its report file"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.len() < 2_000,
+            "the name is not repeated whole: {stderr}"
+        );
+    }
+    assert!(!reports.exists(), "nothing was run");
+}

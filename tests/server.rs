@@ -479,3 +479,99 @@ mod bad_input {
         assert_eq!(s.request("GET", "/no/such/thing", None, None).0, 404);
     }
 }
+
+#[test]
+fn a_wrong_method_gets_405_with_a_json_error() {
+    let (_dir, s) = start();
+    let (st, b) = s.request("DELETE", "/api/routes", Some("viewer-t"), None);
+    assert_eq!(st, 405, "{b}");
+    let e = json(&b);
+    assert_eq!(e["error"]["code"], "method_not_allowed", "{b}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("GET"),
+        "names the allowed methods: {b}"
+    );
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let (_dir, s) = start();
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let header = format!("{scheme} viewer-t");
+        let (st, b) = request(
+            &s.addr,
+            "GET",
+            "/api/routes",
+            None,
+            None,
+            &[("Authorization", &header)],
+        );
+        assert_eq!(st, 200, "{scheme}: {b}");
+    }
+    let (st, _) = request(
+        &s.addr,
+        "GET",
+        "/api/routes",
+        None,
+        None,
+        &[("Authorization", "Basic viewer-t")],
+    );
+    assert_eq!(st, 401);
+}
+
+#[test]
+fn the_audit_stays_readable_during_an_injected_outage() {
+    let (_dir, s) = start();
+    seed(&s, "prompt");
+    let fault = json!({"kind": "registry_outage", "for": "1h"}).to_string();
+    let (st, _) = s.request("POST", "/admin/faults", Some("lead-t"), Some(&fault));
+    assert_eq!(st, 202);
+    assert_eq!(
+        s.request("GET", "/api/routes", Some("viewer-t"), None).0,
+        503
+    );
+    let (st, b) = s.request("GET", "/api/audit", Some("viewer-t"), None);
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["audit"].as_array().unwrap().len(), 3, "{b}");
+}
+
+#[test]
+fn idempotency_keys_with_colons_never_collide_across_routes() {
+    let (_dir, s) = start();
+    // Route `r` may roll back to `a:v0`, route `a` to `v0`: joined with
+    // colons, (key `k`, route `r`, target `a:v0`) and (key `k:r`, route
+    // `a`, target `v0`) once spelled the same stored key.
+    for (route, held) in [("r", "a:v0"), ("a", "v0")] {
+        let create = json!({"revision": 0, "change": "prompt", "candidates": [{"id": format!("{route}:v1"), "version": "v1", "weight": 100.0}], "reason": "seed"});
+        let path = format!("/api/routes/{route}");
+        let (st, b) = s.request("PUT", &path, Some("deployer-t"), Some(&create.to_string()));
+        assert_eq!(st, 200, "{b}");
+        let add = json!({"route": route, "version": held}).to_string();
+        let (st, b) = s.request("POST", "/api/versions", Some("deployer-t"), Some(&add));
+        assert_eq!(st, 201, "{b}");
+    }
+    for (route, target, key) in [("r", "a:v0", "k"), ("a", "v0", "k:r")] {
+        let body = json!({"route": route, "target_version": target}).to_string();
+        let (st, b) = request(
+            &s.addr,
+            "POST",
+            "/api/rollback",
+            Some("oncall-t"),
+            Some(&body),
+            &[("Idempotency-Key", key)],
+        );
+        assert_eq!(st, 200, "{b}");
+        assert_eq!(
+            json(&b)["route"],
+            route,
+            "{key}: another rollback's answer: {b}"
+        );
+        let (_, now) = s.request(
+            "GET",
+            &format!("/api/routes/{route}"),
+            Some("viewer-t"),
+            None,
+        );
+        assert_eq!(json(&now)["candidates"][0]["version"], target, "{now}");
+    }
+}

@@ -35,7 +35,9 @@ impl ExitCode for crate::live::LiveError {
 impl ExitCode for crate::server::ServeError {
     fn exit(&self) -> Exit {
         match self {
-            crate::server::ServeError::Tokens(_) => Exit::Invalid,
+            crate::server::ServeError::Tokens(_) | crate::server::ServeError::NoStateDir => {
+                Exit::Invalid
+            }
             _ => Exit::Environment,
         }
     }

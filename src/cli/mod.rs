@@ -66,8 +66,10 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: std::net::SocketAddr,
     /// SQLite file holding the registry's state (created if missing).
-    #[arg(long, default_value = "registry.db")]
-    pub state: PathBuf,
+    /// Default: `$XDG_DATA_HOME/rollback-drill/registry.db`, else
+    /// `~/.local/share/rollback-drill/registry.db`; never the current folder.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
     /// YAML or JSON mapping each bearer token to a role (viewer, deployer,
     /// on_call, platform_lead). Without it, one token per role is generated
     /// and printed.
@@ -219,7 +221,15 @@ pub fn main(cli: Cli) -> Exit {
         Command::Slo(args) => slo(&args),
         Command::Init(args) => init(&args),
         Command::Registry(RegistryCommand::Serve(args)) => {
-            match crate::server::serve(args.addr, &args.state, args.tokens.as_deref()) {
+            let state = match args
+                .state
+                .clone()
+                .map_or_else(crate::server::default_state, Ok)
+            {
+                Ok(state) => state,
+                Err(e) => return exit::fail(&e),
+            };
+            match crate::server::serve(args.addr, &state, args.tokens.as_deref()) {
                 Ok(()) => Exit::Passed,
                 Err(e) => exit::fail(&e),
             }

@@ -113,11 +113,15 @@ pub fn run(args: RunArgs) -> Exit {
             p.drift.tolerance = tolerance;
         }
     }
-    // An unusable report folder is found before any drill runs.
-    let probe = args.report_dir.join(".rollback-drill-write-test");
-    let usable = std::fs::create_dir_all(&args.report_dir)
-        .and_then(|()| std::fs::write(&probe, b""))
-        .and_then(|()| std::fs::remove_file(&probe));
+    // An unusable report folder is found before any drill runs. The probe
+    // has a name of its own (created exclusively, removed on drop): runs
+    // into one folder at once once removed each other's shared probe.
+    let usable = std::fs::create_dir_all(&args.report_dir).and_then(|()| {
+        tempfile::Builder::new()
+            .prefix(".rollback-drill-write-test-")
+            .tempfile_in(&args.report_dir)?
+            .close()
+    });
     if let Err(source) = usable {
         return fail(&report::ReportError::Folder {
             dir: args.report_dir.clone(),

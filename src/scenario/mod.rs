@@ -18,7 +18,7 @@ pub use validate::default_policy_triggers;
 pub mod vocab;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
@@ -46,33 +46,47 @@ pub fn load_file(file: &Path) -> Result<Plan, Vec<Diagnostic>> {
 }
 
 /// Expands files and folders into scenario files (`*.yaml`, `*.yml`),
-/// sorted, each once. A folder is searched recursively.
+/// sorted, each once. A folder is searched recursively; links are followed,
+/// but each real folder is searched once (a link back up the tree would
+/// otherwise make the walk endless) and each real file is loaded once.
+/// Entries that are neither files nor folders (a FIFO would block the
+/// read for ever) are skipped with a warning on stderr.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
+    let mut walk = Walk::default();
     for path in paths {
-        if path.is_dir() {
-            let before = files.len();
-            collect_dir(path, &mut files, &mut problems);
-            if files.len() == before && problems.is_empty() {
-                problems.push(Diagnostic::file_level(
-                    path,
-                    "folder holds no scenario files (*.yaml, *.yml)".into(),
-                    "pass a folder of scenarios, or a scenario file",
-                ));
+        let meta = std::fs::metadata(path);
+        match meta {
+            Ok(m) if m.is_dir() => {
+                let before = walk.files.len();
+                let problems = walk.problems.len();
+                walk.dir(path);
+                if walk.files.len() == before && walk.problems.len() == problems {
+                    walk.problems.push(Diagnostic::file_level(
+                        path,
+                        "folder holds no scenario files (*.yaml, *.yml)".into(),
+                        "pass a folder of scenarios, or a scenario file",
+                    ));
+                }
             }
-        } else if path.is_file() {
-            files.push(path.clone());
-        } else {
-            problems.push(Diagnostic::file_level(
+            Ok(m) if m.is_file() => walk.file(path.clone()),
+            Ok(_) => walk.problems.push(Diagnostic::file_level(
+                path,
+                "not a regular file (a FIFO, socket or device)".into(),
+                "pass scenario files or folders",
+            )),
+            Err(_) => walk.problems.push(Diagnostic::file_level(
                 path,
                 "no such file or folder".into(),
                 "pass scenario files or folders that exist (default: scenarios/)",
-            ));
+            )),
         }
     }
+    let Walk {
+        mut files,
+        problems,
+        ..
+    } = walk;
     files.sort();
-    files.dedup();
     if problems.is_empty() {
         Ok(files)
     } else {
@@ -80,27 +94,70 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
     }
 }
 
-fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, problems: &mut Vec<Diagnostic>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problems.push(Diagnostic::file_level(
-                dir,
-                format!("cannot read folder: {e}"),
-                "check the folder's permissions",
-            ));
+/// The state of one discovery: what was found, and the real folders and
+/// files already met.
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    problems: Vec<Diagnostic>,
+    /// Canonical paths of the folders searched, and where each was met.
+    dirs: HashMap<PathBuf, PathBuf>,
+    /// Canonical paths of the files found.
+    real_files: HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn file(&mut self, path: PathBuf) {
+        // A file that cannot be resolved is kept: loading it names the
+        // problem.
+        let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if self.real_files.insert(real) {
+            self.files.push(path);
+        }
+    }
+
+    fn dir(&mut self, dir: &Path) {
+        let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if let Some(first) = self.dirs.get(&real) {
+            eprintln!(
+                "warning: {}: skipped: a link to a folder already searched ({})",
+                dir.display(),
+                first.display()
+            );
             return;
         }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_dir(&path, files, problems);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(path);
+        self.dirs.insert(real, dir.to_path_buf());
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.problems.push(Diagnostic::file_level(
+                    dir,
+                    format!("cannot read folder: {e}"),
+                    "check the folder's permissions",
+                ));
+                return;
+            }
+        };
+        // Sorted, so which of two paths to one folder is searched does not
+        // depend on the file system's order.
+        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            let scenario_name = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            );
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => self.dir(&path),
+                Ok(m) if m.is_file() && scenario_name => self.file(path),
+                Ok(m) if !m.is_file() && scenario_name => eprintln!(
+                    "warning: {}: skipped: not a regular file (a FIFO, socket or device)",
+                    path.display()
+                ),
+                // A dangling link named like a scenario: loading it says so.
+                Err(_) if scenario_name => self.file(path),
+                _ => {}
+            }
         }
     }
 }

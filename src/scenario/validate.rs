@@ -25,6 +25,10 @@ use super::units::{Dur, Percent};
 use super::vocab::*;
 use super::yaml::{self, DeError, Node, NodeKind, Path, suggest};
 
+/// The longest report file stem: `<stem>.json` within the 255 bytes a
+/// file name may hold on Linux, macOS and Windows file systems.
+const MAX_REPORT_STEM: usize = 250;
+
 pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
     let root = match yaml::parse(text) {
         Ok(root) => root,
@@ -192,11 +196,15 @@ impl Checker<'_> {
                 "expect" => raw.expect = self.field(value, &path),
                 "metrics" => raw.metrics = self.field(value, &path),
                 "staging" => raw.staging = self.field(value, &path),
-                other => self.error(
-                    &path,
+                // The key's own mark: locating it through the tree would
+                // scan the mapping once per unknown key.
+                other => self.diags.push(Diagnostic::new(
+                    self.file,
+                    key.mark,
+                    path.to_string(),
                     format!("unknown field `{other}`"),
                     suggest(other, SCENARIO_FIELDS),
-                ),
+                )),
             }
         }
         for (field, hint) in [
@@ -275,6 +283,22 @@ impl Checker<'_> {
                 &Path::root().key("name"),
                 "the scenario name is empty",
                 "name the scenario, or leave `name` out to use the file's stem",
+            );
+        }
+        // The report file is `<stem>.json`; `/`, NUL and every other
+        // character a file name cannot hold are already replaced in the
+        // stem, so only its length can make the write fail after the run.
+        let stem = super::file_stem_for(&name);
+        if stem.len() > MAX_REPORT_STEM {
+            let start: String = stem.chars().take(32).collect();
+            self.error(
+                &Path::root().key("name"),
+                format!(
+                    "the scenario name is too long for its report file: `{start}….json` would be {} bytes, a file name holds at most {}",
+                    stem.len() + ".json".len(),
+                    MAX_REPORT_STEM + ".json".len()
+                ),
+                format!("shorten the name to at most {MAX_REPORT_STEM} characters"),
             );
         }
         let duration = raw.duration;

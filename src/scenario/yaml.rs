@@ -7,7 +7,7 @@
 //! never sees. And the loader can deserialize each section of a scenario on
 //! its own, so one bad section does not hide the problems of the others.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
@@ -158,6 +158,9 @@ const SYNTAX_HINT: &str = "fix the YAML syntax (indent with spaces, close quotes
 
 /// Parses the first YAML document of `text`. An empty file is a `Null` node.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    // Editors on Windows may save a byte order mark; the YAML parser would
+    // read it as part of the first key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
@@ -195,24 +198,37 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 
 enum Frame {
     Seq(Vec<Node>, Mark, usize, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Mark, usize, usize),
+    /// Entries, the key awaiting its value, mark, anchor, byte index, and
+    /// the scalar keys seen so far (a set: a scan of the entries made a
+    /// large mapping quadratic).
+    Map(
+        Vec<(Node, Node)>,
+        Option<Node>,
+        Mark,
+        usize,
+        usize,
+        HashSet<String>,
+    ),
 }
 
 impl Frame {
     /// Where the collection starts: mark and byte index.
     fn start(&self) -> (Mark, usize) {
         match self {
-            Frame::Seq(_, m, _, i) | Frame::Map(_, _, m, _, i) => (*m, *i),
+            Frame::Seq(_, m, _, i) | Frame::Map(_, _, m, _, i, _) => (*m, *i),
         }
     }
 }
 
-/// A document may hold at most this many nodes (alias expansion included).
+/// A document may hold at most this many nodes, each alias counting as a
+/// copy of what it names (so a "billion laughs" file stops early).
 const MAX_NODES: usize = 200_000;
 
 #[derive(Default)]
 struct Builder {
     nodes: usize,
+    /// How many of `nodes` are copies made by aliases.
+    aliased: usize,
     stack: Vec<Frame>,
     root: Option<Node>,
     anchors: HashMap<usize, Node>,
@@ -221,19 +237,38 @@ struct Builder {
 }
 
 impl Builder {
-    fn push_node(&mut self, node: Node, anchor: usize) {
-        self.nodes += 1 + aliased_size(&node);
-        if self.nodes > MAX_NODES {
-            self.error.get_or_insert(SyntaxError {
-                mark: node.mark,
+    /// Counts `size` more nodes; false (and an error) past the limit.
+    /// Each node is counted once, when it is first seen; an alias counts
+    /// the whole copy it makes.
+    fn count(&mut self, size: usize, mark: Mark, alias: bool) -> bool {
+        self.nodes += size;
+        if alias {
+            self.aliased += size;
+        }
+        if self.nodes <= MAX_NODES {
+            return true;
+        }
+        self.error.get_or_insert(if self.aliased > 0 {
+            SyntaxError {
+                mark,
                 message: format!(
-                    "the document expands to over {MAX_NODES} nodes (aliases included)"
+                    "aliases expand the document to more than {MAX_NODES} nodes ({} of them copies made by aliases)",
+                    self.aliased
                 ),
                 hint: "a scenario is small: remove the repeated aliases",
-            });
-            self.done = true;
-            return;
-        }
+            }
+        } else {
+            SyntaxError {
+                mark,
+                message: format!("the document has more than {MAX_NODES} nodes"),
+                hint: "a scenario is small: split the file, or remove generated bulk",
+            }
+        });
+        self.done = true;
+        false
+    }
+
+    fn push_node(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
         }
@@ -244,10 +279,9 @@ impl Builder {
                 }
             }
             Some(Frame::Seq(items, ..)) => items.push(node),
-            Some(Frame::Map(entries, pending, ..)) => match pending.take() {
+            Some(Frame::Map(entries, pending, _, _, _, keys)) => match pending.take() {
                 None => {
-                    let dup = node.as_str().is_some()
-                        && entries.iter().any(|(k, _)| k.as_str() == node.as_str());
+                    let dup = node.as_str().is_some_and(|k| !keys.insert(k.to_string()));
                     if dup && self.error.is_none() {
                         self.error = Some(SyntaxError {
                             mark: node.mark,
@@ -266,7 +300,7 @@ impl Builder {
     }
 }
 
-/// Nodes inside a node (counted again each time an alias copies it).
+/// Nodes inside a node: what an alias of it copies.
 fn aliased_size(node: &Node) -> usize {
     match &node.kind {
         NodeKind::Seq(items) => items.iter().map(|n| 1 + aliased_size(n)).sum(),
@@ -294,6 +328,9 @@ impl MarkedEventReceiver for Builder {
                 self.done = true;
             }
             Event::Scalar(value, style, anchor, _) => {
+                if !self.count(1, mark, false) {
+                    return;
+                }
                 let plain = style == TScalarStyle::Plain;
                 let kind = if plain && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL")
                 {
@@ -304,12 +341,24 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(Node { kind, mark }, anchor);
             }
             Event::SequenceStart(anchor, _) => {
+                if !self.count(1, mark, false) {
+                    return;
+                }
                 self.stack
                     .push(Frame::Seq(Vec::new(), mark, anchor, marker.index()))
             }
             Event::MappingStart(anchor, _) => {
-                self.stack
-                    .push(Frame::Map(Vec::new(), None, mark, anchor, marker.index()))
+                if !self.count(1, mark, false) {
+                    return;
+                }
+                self.stack.push(Frame::Map(
+                    Vec::new(),
+                    None,
+                    mark,
+                    anchor,
+                    marker.index(),
+                    HashSet::new(),
+                ))
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (node, anchor) = match self.stack.pop() {
@@ -320,7 +369,7 @@ impl MarkedEventReceiver for Builder {
                         },
                         a,
                     ),
-                    Some(Frame::Map(entries, _, m, a, _)) => {
+                    Some(Frame::Map(entries, _, m, a, _, _)) => {
                         // A block mapping's start event comes at its first
                         // `:`; its first key is where a reader looks.
                         let first_key = entries.first().map(|(k, _)| k.mark);
@@ -341,16 +390,8 @@ impl MarkedEventReceiver for Builder {
                 self.push_node(node, anchor);
             }
             Event::Alias(id) => {
-                let size = self.anchors.get(&id).map_or(0, aliased_size);
-                if self.nodes + size > MAX_NODES {
-                    self.error.get_or_insert(SyntaxError {
-                        mark,
-                        message: format!(
-                            "the document expands to over {MAX_NODES} nodes (aliases included)"
-                        ),
-                        hint: "a scenario is small: remove the repeated aliases",
-                    });
-                    self.done = true;
+                let size = 1 + self.anchors.get(&id).map_or(0, aliased_size);
+                if !self.count(size, mark, true) {
                     return;
                 }
                 let node = self.anchors.get(&id).cloned().unwrap_or(Node {
@@ -432,6 +473,76 @@ mod tests {
         let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
         assert_eq!(e.mark.line, 2);
         assert!(e.message.contains("second YAML document"));
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_first_key() {
+        let node = parse("\u{feff}name: x\nseed: 1\n").unwrap();
+        let keys: Vec<_> = node
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys, [Some("name"), Some("seed")]);
+        assert_eq!(
+            node.locate(&Path::root().key("seed")),
+            Mark { line: 2, column: 1 }
+        );
+    }
+
+    /// A flow list of `n` scalars nested `depth` mappings deep.
+    fn nested_list(depth: usize, n: usize) -> String {
+        let items = vec!["1"; n].join(",");
+        format!("{}[{items}]{}", "{a: ".repeat(depth), "}".repeat(depth))
+    }
+
+    #[test]
+    fn each_node_counts_once_however_deep_it_sits() {
+        // 120,000 nodes five levels deep: well under the limit.
+        assert!(parse(&nested_list(5, 120_000)).is_ok());
+    }
+
+    #[test]
+    fn too_many_nodes_without_aliases_does_not_blame_aliases() {
+        let e = parse(&nested_list(1, MAX_NODES + 1)).unwrap_err();
+        assert!(e.message.contains("more than 200000 nodes"), "{e:?}");
+        assert!(
+            !e.message.contains("alias") && !e.hint.contains("alias"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn alias_expansion_past_the_limit_names_the_aliases() {
+        let mut text = String::from("a: &a [1,1,1,1,1,1,1,1,1,1]\n");
+        for (i, prev) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+            let name = ["b", "c", "d", "e", "f", "g"][i];
+            text += &format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 10].join(",")
+            );
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("alias"), "{e:?}");
+        assert!(e.hint.contains("alias"), "{e:?}");
+    }
+
+    #[test]
+    fn a_mapping_of_forty_thousand_keys_is_checked_for_duplicates() {
+        let mut text: String = (0..40_000).map(|i| format!("k{i}: {i}\n")).collect();
+        assert_eq!(parse(&text).unwrap().as_map().unwrap().len(), 40_000);
+        text += "k7: again\n";
+        let e = parse(&text).unwrap_err();
+        assert_eq!(
+            e.mark,
+            Mark {
+                line: 40_001,
+                column: 1
+            },
+            "{e:?}"
+        );
+        assert!(e.message.contains("duplicate key `k7`"), "{e:?}");
     }
 
     #[test]

@@ -128,7 +128,10 @@ fn role(app: &App, headers: &HeaderMap) -> Result<Role, ApiError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        // The scheme is case-insensitive (RFC 7235 section 2.1).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -173,7 +176,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/routes", get(list_routes))
         .route("/api/routes/{route}", get(get_route).put(put_route))
@@ -193,7 +196,36 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(app)
+        .with_state(app);
+    // Wrapped whole: a layer on the inner router runs inside each route,
+    // before axum adds the `Allow` header the 405 message quotes.
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::map_response(method_not_allowed))
+}
+
+/// axum answers a known path with a wrong method by an empty 405; give it
+/// the JSON error every other failure has, naming the methods it takes.
+async fn method_not_allowed(res: Response) -> Response {
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let allow = res.headers().get(axum::http::header::ALLOW).cloned();
+    let methods = allow
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("another method")
+        .to_string();
+    let mut out = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this endpoint does not take that method; it takes {methods}"),
+    )
+    .into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }
 
 async fn list_routes(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
@@ -335,17 +367,11 @@ async fn rollback(
             ),
         ));
     }
-    // The key is bound to the request: reusing it for another rollback
-    // does not replay the first answer.
+    // The store binds the key to the route, target and revision.
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
-        .map(|k| {
-            format!(
-                "rollback:{k}:{route}:{}:{:?}",
-                req.target_version, req.revision
-            )
-        });
+        .map(str::to_string);
     let reason = if req.reason.is_empty() {
         "rollback".to_string()
     } else {

@@ -56,6 +56,30 @@ pub enum ServeError {
     Tokens(#[from] auth::TokensError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "no place for the registry's state: neither XDG_DATA_HOME nor HOME is set; pass --state FILE"
+    )]
+    NoStateDir,
+    #[error("cannot create the state folder {dir}: {source}; pass --state FILE")]
+    StateDir { dir: String, source: std::io::Error },
+}
+
+/// Where `registry serve` keeps its state without `--state`: a per-user
+/// data folder (created if missing), so a server started inside a project
+/// never leaves a database in its working tree.
+pub fn default_state() -> Result<std::path::PathBuf, ServeError> {
+    let nonempty = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    let dir = match (nonempty("XDG_DATA_HOME"), nonempty("HOME")) {
+        (Some(data), _) => std::path::PathBuf::from(data),
+        (None, Some(home)) => std::path::Path::new(&home).join(".local/share"),
+        (None, None) => return Err(ServeError::NoStateDir),
+    }
+    .join("rollback-drill");
+    std::fs::create_dir_all(&dir).map_err(|source| ServeError::StateDir {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    Ok(dir.join("registry.db"))
 }
 
 fn app(state: &Path, tokens: Tokens) -> Result<Arc<App>, ServeError> {
@@ -121,6 +145,7 @@ pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<()
     };
     let app = app(state, tokens)?;
     let listener = bind(addr)?;
+    eprintln!("registry state in {}", state.display());
     println!("registry listening on {}", listener.local_addr()?);
     run(listener, app, async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

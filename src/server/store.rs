@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::registry::rules;
+
+mod idempotency;
 use crate::scenario::{Candidate, ChangeType};
 
 #[derive(Debug, Error)]
@@ -100,9 +102,13 @@ CREATE TABLE IF NOT EXISTS audit (
     to_json TEXT NOT NULL,
     reason TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    response TEXT NOT NULL
+CREATE TABLE IF NOT EXISTS idempotent_rollbacks (
+    key TEXT NOT NULL,
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (key, route, target, revision)
 );
 ";
 
@@ -110,8 +116,10 @@ fn check_weights(candidates: &[Candidate]) -> Result<(), StoreError> {
     rules::check_weights(candidates).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-/// State files written before routes had a retention get the default.
+/// State files written before routes had a retention get the default;
+/// remembered rollback answers move to their own columns.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    idempotency::migrate(conn)?;
     let has_keep_last = conn
         .prepare("SELECT 1 FROM pragma_table_info('routes') WHERE name = 'keep_last'")?
         .exists([])?;
@@ -211,17 +219,18 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(key) = key {
-            let stored: Option<String> = tx
-                .query_row(
-                    "SELECT response FROM idempotency WHERE key = ?1",
-                    params![key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(stored) = stored {
-                return Ok(stored);
-            }
+        // The key is bound to the request: reusing it for another
+        // rollback does not replay the first answer.
+        let bound = key.map(|key| idempotency::Bound {
+            key,
+            route: name,
+            target,
+            revision,
+        });
+        if let Some(bound) = &bound
+            && let Some(stored) = bound.lookup(&tx)?
+        {
+            return Ok(stored);
         }
         let current =
             Self::read_route(&tx, name)?.ok_or_else(|| StoreError::NoRoute(name.to_string()))?;
@@ -241,11 +250,8 @@ impl Store {
         };
         let record = Self::put_in(&tx, name, revision, write, actor, reason)?;
         let response = serde_json::to_string(&record)?;
-        if let Some(key) = key {
-            tx.execute(
-                "INSERT INTO idempotency (key, response) VALUES (?1, ?2)",
-                params![key, response],
-            )?;
+        if let Some(bound) = &bound {
+            bound.remember(&tx, &response)?;
         }
         tx.commit()?;
         Ok(response)
