@@ -9,8 +9,10 @@
 //! time is scaled back to scenario time.
 
 mod http;
+mod load;
 mod port;
 mod prometheus;
+mod recorder;
 mod request;
 mod team;
 
@@ -18,18 +20,17 @@ use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use serde_json::json;
 
 use crate::drill::{self, Agenda, Procedure, Wake};
 use crate::outcome::{DrillOutcome, Measured};
 use crate::scenario::{FaultKind, FaultSpec, Plan};
 
 pub use http::Http;
-use port::{LivePort, Recorder};
+pub use load::{Capacity, FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target, calibrate};
+use port::LivePort;
+use recorder::Recorder;
 
 #[derive(Clone)]
 pub struct LiveOptions {
@@ -105,6 +106,8 @@ pub enum LiveError {
     Prometheus { url: String, message: String },
     #[error("{0}")]
     Environment(String),
+    #[error("{0}")]
+    Load(#[from] LoadError),
     #[error(
         "registry {url} already holds route `{route}` with a different state: {diff}; use a fresh registry or align it"
     )]
@@ -291,42 +294,28 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     let mut port = LivePort::new(plan, &base, token.as_deref(), Arc::clone(&recorder), scale)?;
     port.seed()?;
     port.check_prometheus()?;
+    let target = Target::new(
+        &base,
+        token.as_deref(),
+        &plan.release.route,
+        call_timeout(scale),
+    )?;
+    // Before the drill: can live traffic hold the policy's sample here?
+    if let Some(line) = load::check(&target, plan, scale)? {
+        eprintln!("{}: {line}", plan.name);
+    }
+    port.restart_clock();
     port.set_call_timeout(call_timeout(scale));
     let preflight = drill::preflight(plan, &port);
 
     // Traffic runs on its own thread until the drill ends.
-    let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (stop, recorder) = (Arc::clone(&stop), Arc::clone(&recorder));
-        let mut http = Http::new(&base, token.as_deref()).map_err(LiveError::Server)?;
-        http.set_timeout(call_timeout(scale));
-        let route = plan.release.route.clone();
-        let start = port.start;
-        // Real requests per wall second: the scenario's rate sped up by the
-        // time scale, within what one client thread can send.
-        let rate = (plan.traffic.rps * scale).min(400.0);
-        std::thread::spawn(move || {
-            let body = json!({"route": route}).to_string();
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let due = Duration::from_secs_f64(sent as f64 / rate);
-                if let Some(wait) = due.checked_sub(start.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-                let now_ms = (start.elapsed().as_secs_f64() * 1000.0 * scale) as u64;
-                let reply = http.call("POST", "/v1/complete", Some(&body));
-                if reply.status == 200
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&reply.body)
-                {
-                    recorder
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .record(now_ms, &v);
-                }
-                sent += 1;
-            }
-        })
-    };
+    let traffic = Load::spawn(
+        target,
+        plan.traffic.rps * scale,
+        port.start,
+        scale,
+        Arc::clone(&recorder),
+    )?;
 
     let mut procedure = Procedure::new(plan);
     let mut agenda = Agenda::default();
@@ -427,8 +416,9 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
             let _ = container_fault(c, &plan.faults[i], true);
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = traffic.join();
+    if let Some(line) = traffic.stop().shortfall() {
+        eprintln!("{}: warning: {line}", plan.name);
+    }
     driven?;
     let audit = port.audit();
     let rec = recorder.lock().unwrap_or_else(|p| p.into_inner());

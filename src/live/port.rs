@@ -1,75 +1,22 @@
-//! The procedure's [`Staging`] port over HTTP, and the recorder that turns
-//! observed responses into the same windowed metrics the simulation uses.
+//! The procedure's [`Staging`] port over HTTP: the registry's state, the
+//! release, faults and the procedure's steps as calls, and metrics from
+//! what the [`Recorder`] observed.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::prometheus;
+use super::recorder::Recorder;
 use super::{Http, LiveError};
 use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
 use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
 use crate::sim::registry::{AuditEntry, RegistryError};
-use crate::sim::traffic::{self, Observation, Series, TICK_MS, observe};
-use crate::timeline::{Counts, Timeline};
+use crate::sim::traffic::{self, Observation, Series, observe};
 
 mod promql;
 use promql::set_metric;
-
-/// What the traffic thread observed, per version of the release's route.
-pub struct Recorder {
-    series: BTreeMap<String, Series>,
-    keep_ticks: u64,
-    release: String,
-    onset_ms: u64,
-    pub timeline: Timeline,
-    pub impacted: u64,
-    pub total: u64,
-}
-
-impl Recorder {
-    pub fn new(plan: &Plan) -> Recorder {
-        Recorder {
-            series: BTreeMap::new(),
-            keep_ticks: plan.policy.window.0.div_ceil(TICK_MS),
-            release: plan.release.version.clone(),
-            onset_ms: plan.release.at.0 + plan.release.onset.0,
-            timeline: Timeline::new(TICK_MS),
-            impacted: 0,
-            total: 0,
-        }
-    }
-
-    /// One `/v1/complete` answer, observed at scenario time `now_ms`.
-    pub fn record(&mut self, now_ms: u64, v: &Value) {
-        let Some(version) = v["version"].as_str() else {
-            return;
-        };
-        let error = v["error"].as_bool().unwrap_or(false);
-        let good = v["good"].as_bool().unwrap_or(false);
-        let latency = v["latency_ms"].as_f64().unwrap_or(0.0);
-        self.total += 1;
-        if version == self.release && now_ms >= self.onset_ms {
-            self.impacted += 1;
-        }
-        let tick = now_ms / TICK_MS;
-        self.series.entry(version.to_string()).or_default().record(
-            tick,
-            self.keep_ticks,
-            error,
-            good,
-            latency,
-        );
-        let counts = Counts {
-            requests: 1,
-            errors: u64::from(error),
-            good: u64::from(good),
-        };
-        self.timeline.add(now_ms, version, counts);
-    }
-}
 
 pub struct LivePort<'p> {
     plan: &'p Plan,
@@ -237,9 +184,15 @@ impl<'p> LivePort<'p> {
             }
         }
         self.send_behaviours(false)?;
+        self.restart_clock();
+        Ok(())
+    }
+
+    /// Scenario time 0 is now: after the seeding and the calibration
+    /// burst, whose wall time is no part of the drill.
+    pub fn restart_clock(&mut self) {
         self.start = Instant::now();
         self.start_wall = jiff::Timestamp::now();
-        Ok(())
     }
 
     /// How every version behaves (the release regressed once `past_onset`).
