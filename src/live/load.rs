@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use capacity::{Capacity, calibrate, check};
+pub use capacity::check;
 use latency::Latency;
 
 /// Where each reply goes, stamped with scenario milliseconds.
@@ -133,8 +133,11 @@ impl LoadStats {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Pace {
-    /// Every connection sends back to back (calibration, benches).
-    FullSpeed,
+    /// Every connection of the pool sends back to back (calibration,
+    /// benches).
+    FullSpeed {
+        pool: usize,
+    },
     Every {
         per_s: f64,
         lag: Duration,
@@ -149,7 +152,9 @@ pub const FULL_SPEED_POOL: usize = 32;
 impl Pace {
     fn new(rate: f64, scale: f64) -> Pace {
         if rate == f64::INFINITY {
-            Pace::FullSpeed
+            Pace::FullSpeed {
+                pool: FULL_SPEED_POOL,
+            }
         } else if rate > 0.0 {
             // One scenario tick late is still in its tick; never under
             // 100 ms, the scheduling jitter of a busy machine.
@@ -165,7 +170,7 @@ impl Pace {
     /// least 4 and at most 256.
     fn pool(self) -> usize {
         match self {
-            Pace::FullSpeed => FULL_SPEED_POOL,
+            Pace::FullSpeed { pool } => pool,
             Pace::Every { per_s, .. } => ((per_s / 100.0).ceil() as usize).clamp(4, 256),
             Pace::Idle => 0,
         }
@@ -203,7 +208,32 @@ impl Load {
         scale: f64,
         sink: Arc<S>,
     ) -> Result<Load, LoadError> {
-        let pace = Pace::new(rate, scale);
+        Load::start(target, Pace::new(rate, scale), start, scale, sink)
+    }
+
+    /// Sends to `target` as fast as `connections` keep-alive connections
+    /// go, stamped as at time scale 1.
+    pub fn full_speed<S: Sink>(
+        target: Target,
+        connections: usize,
+        sink: Arc<S>,
+    ) -> Result<Load, LoadError> {
+        let pace = Pace::FullSpeed { pool: connections };
+        Load::start(target, pace, Instant::now(), 1.0, sink)
+    }
+
+    /// The connections a drill sending `rate` requests a second uses.
+    pub fn connections(rate: f64) -> usize {
+        Pace::new(rate, 1.0).pool()
+    }
+
+    fn start<S: Sink>(
+        target: Target,
+        pace: Pace,
+        start: Instant,
+        scale: f64,
+        sink: Arc<S>,
+    ) -> Result<Load, LoadError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -322,7 +352,7 @@ impl Connection {
                 Ok(Err(_)) => {
                     sh.failed.fetch_add(1, Ordering::Relaxed);
                     conn = None;
-                    if self.pace == Pace::FullSpeed {
+                    if matches!(self.pace, Pace::FullSpeed { .. }) {
                         // A refused connection must not spin a core.
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }

@@ -28,7 +28,7 @@ use crate::outcome::{DrillOutcome, Measured};
 use crate::scenario::{FaultKind, FaultSpec, Plan};
 
 pub use http::Http;
-pub use load::{Capacity, FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target, calibrate};
+pub use load::{FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target};
 use port::LivePort;
 use recorder::Recorder;
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Load, LoadError, Sink, Target};
+use super::{FULL_SPEED_POOL, Load, LoadError, Sink, Target};
 use crate::scenario::{Dur, Plan};
 
 /// Connections opening and the registry warming up: not measured.
@@ -44,16 +44,10 @@ impl Sink for Discard {
     fn record(&self, _now_ms: u64, _reply: &Value) {}
 }
 
-/// Sends to `target` at full speed for [`WARM_UP`] + [`MEASURED`] and
-/// counts the answers of the measured part.
-pub fn calibrate(target: &Target) -> Result<Capacity, LoadError> {
-    let load = Load::spawn(
-        target.clone(),
-        f64::INFINITY,
-        Instant::now(),
-        1.0,
-        Arc::new(Discard),
-    )?;
+/// Sends to `target` at full speed over `connections` for [`WARM_UP`] +
+/// [`MEASURED`] and counts the answers of the measured part.
+pub fn calibrate(target: &Target, connections: usize) -> Result<Capacity, LoadError> {
+    let load = Load::full_speed(target.clone(), connections, Arc::new(Discard))?;
     std::thread::sleep(WARM_UP);
     let (before, from) = (load.answered(), Instant::now());
     std::thread::sleep(MEASURED);
@@ -68,8 +62,12 @@ pub fn calibrate(target: &Target) -> Result<Capacity, LoadError> {
 
 /// Calibrates against `target` and says whether live traffic fits
 /// `plan`'s policy at `scale` (see [`Capacity::message`]).
+/// The burst uses as many connections as the drill will (a registry
+/// answers more with more of them in flight), at least
+/// [`FULL_SPEED_POOL`].
 pub fn check(target: &Target, plan: &Plan, scale: f64) -> Result<Option<String>, LoadError> {
-    Ok(calibrate(target)?.message(&Need::of(plan), scale))
+    let connections = Load::connections(plan.traffic.rps * scale).max(FULL_SPEED_POOL);
+    Ok(calibrate(target, connections)?.message(&Need::of(plan), scale))
 }
 
 /// What the policy needs from live traffic, from the plan.

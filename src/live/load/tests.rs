@@ -3,6 +3,7 @@
 
 use std::sync::Mutex;
 
+use super::capacity::calibrate;
 use super::*;
 use crate::live::Http;
 use crate::server::{self, Role, Tokens};
@@ -101,12 +102,12 @@ fn a_registry_that_never_answers_gives_timeouts_and_late_requests_not_a_burst() 
 fn calibration_measures_a_registry_and_names_one_that_refuses() {
     let (server, _dir, base) = registry();
     let target = Target::new(&base, None, "r", Duration::from_secs(10)).unwrap();
-    let c = calibrate(&target).unwrap();
+    let c = calibrate(&target, 8).unwrap();
     assert!(c.per_s > 0.0 && c.failed == 0, "{c:?}");
     assert!(c.measured >= Duration::from_millis(200));
     drop(server);
     // The port is closed now: every connection is refused.
-    let c = calibrate(&target).unwrap();
+    let c = calibrate(&target, 8).unwrap();
     assert_eq!(c.per_s, 0.0);
     assert!(c.failed > 0, "{c:?}");
 }
@@ -145,7 +146,13 @@ fn targets_need_a_plain_http_url() {
 
 #[test]
 fn the_pool_and_the_lag_follow_the_rate_and_the_scale() {
-    assert_eq!(Pace::new(f64::INFINITY, 60.0), Pace::FullSpeed);
+    assert_eq!(
+        Pace::new(f64::INFINITY, 60.0),
+        Pace::FullSpeed {
+            pool: FULL_SPEED_POOL
+        }
+    );
+    assert_eq!(Load::connections(6000.0), 60);
     assert_eq!(Pace::new(0.0, 60.0), Pace::Idle);
     assert_eq!(Pace::Idle.pool(), 0);
     assert_eq!(Pace::new(6000.0, 60.0).pool(), 60);
