@@ -78,12 +78,13 @@ fn oha(url: &str, seconds: u64) -> Option<f64> {
     let all: u64 = codes
         .as_object()
         .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
-    let errors: u64 = v["errorDistribution"]
-        .as_object()
-        .map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    // oha counts the requests its deadline cut off as errors.
+    let kinds = v["errorDistribution"].as_object();
+    let errors: u64 = kinds.map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+    let kinds: Vec<&str> = kinds.map_or(Vec::new(), |m| m.keys().map(String::as_str).collect());
     let pct = |k: &str| v["latencyPercentiles"][k].as_f64().map(|s| s * 1000.0);
     println!(
-        "load: {version:<12} {FULL_SPEED_POOL} connections, {seconds} s: {rps:.0} requests/s, latency p50 {}, p99 {}, {} non-200, {errors} errors",
+        "load: {version:<12} {FULL_SPEED_POOL} connections, {seconds} s: {rps:.0} requests/s, latency p50 {}, p99 {}, {} non-200, {errors} errors {kinds:?}",
         ms(pct("p50")),
         ms(pct("p99")),
         all - ok
