@@ -44,11 +44,11 @@ fn agree(name: &str, what: &str, sim: Option<f64>, live: Option<f64>, interval: 
     );
 }
 
-/// A 50% canary on 100 rps. Live traffic is capped at 400 real requests per
-/// wall second (one client thread), so at 60× it is thinner than simulated
-/// traffic; `min_requests: 1000` makes every evaluation rest on enough
-/// requests that the simulated and live runs take the same path (at n = 1000
-/// the error-rate triggers sit over 2.5 sigma from the true rates).
+/// A 50% canary on 100 rps (6,000 real requests a wall second at 60×, see
+/// `tests/live_load.rs`); `min_requests: 1000` makes every evaluation rest
+/// on enough requests that the simulated and live runs take the same path
+/// (at n = 1000 the error-rate triggers sit over 2.5 sigma from the true
+/// rates), even on a machine too busy to send the full rate.
 const DRILL: &str = r#"
 name: {NAME}
 change: prompt

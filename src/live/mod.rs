@@ -9,8 +9,10 @@
 //! time is scaled back to scenario time.
 
 mod http;
+mod load;
 mod port;
 mod prometheus;
+mod recorder;
 mod request;
 mod team;
 
@@ -18,11 +20,8 @@ use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use serde_json::json;
 
 use crate::backend::BackendKind;
 use crate::drill::{self, Backend, Staging};
@@ -30,7 +29,9 @@ use crate::outcome::{DrillOutcome, Drilled, Measured};
 use crate::scenario::{FaultSpec, Plan};
 
 pub use http::Http;
-use port::{LivePort, Recorder};
+pub use load::{FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target};
+use port::LivePort;
+use recorder::Recorder;
 
 #[derive(Clone)]
 pub struct LiveOptions {
@@ -110,6 +111,8 @@ pub enum LiveError {
     Prometheus { url: String, message: String },
     #[error("{0}")]
     Environment(String),
+    #[error("{0}")]
+    Load(#[from] LoadError),
 }
 
 /// A registry server of our own (a process, or in this process), stopped
@@ -289,42 +292,29 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         ));
     }
     let found = port.found()?;
+    let target = Target::new(
+        &base,
+        token.as_deref(),
+        &plan.release.route,
+        call_timeout(scale),
+    )?;
+    // Before the drill: can live traffic hold the policy's sample here?
+    if let Some(line) = load::check(&target, plan, scale)? {
+        eprintln!("{}: {line}", plan.name);
+    }
+    // Behaviours set and scenario time 0 after the calibration burst,
+    // whose wall time is no part of the drill.
     port.start()?;
     port.set_call_timeout(call_timeout(scale));
 
     // Traffic runs on its own thread until the drill ends.
-    let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (stop, recorder) = (Arc::clone(&stop), Arc::clone(&recorder));
-        let mut http = Http::new(&base, token.as_deref()).map_err(LiveError::Server)?;
-        http.set_timeout(call_timeout(scale));
-        let route = plan.release.route.clone();
-        let start = port.start;
-        // Real requests per wall second: the scenario's rate sped up by the
-        // time scale, within what one client thread can send.
-        let rate = (plan.traffic.rps * scale).min(400.0);
-        std::thread::spawn(move || {
-            let body = json!({"route": route}).to_string();
-            let mut sent = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let due = Duration::from_secs_f64(sent as f64 / rate);
-                if let Some(wait) = due.checked_sub(start.elapsed()) {
-                    std::thread::sleep(wait);
-                }
-                let now_ms = (start.elapsed().as_secs_f64() * 1000.0 * scale) as u64;
-                let reply = http.call("POST", "/v1/complete", Some(&body));
-                if reply.status == 200
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&reply.body)
-                {
-                    recorder
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .record(now_ms, &v);
-                }
-                sent += 1;
-            }
-        })
-    };
+    let traffic = Load::spawn(
+        target,
+        plan.traffic.rps * scale,
+        port.start,
+        scale,
+        Arc::clone(&recorder),
+    )?;
 
     let mut wired = Wired {
         plan,
@@ -342,8 +332,9 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         }
     }
     let mut port = wired.port;
-    stop.store(true, Ordering::Relaxed);
-    let _ = traffic.join();
+    if let Some(line) = traffic.stop().shortfall() {
+        eprintln!("{}: warning: {line}", plan.name);
+    }
     // Passed, failed, stopped by an error or by Ctrl-C: the registry goes
     // back as the drill found it.
     let teardown = port.teardown(&found);

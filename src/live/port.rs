@@ -1,5 +1,6 @@
-//! The procedure's [`Staging`] port over HTTP, and the recorder that turns
-//! observed responses into the same windowed metrics the simulation uses.
+//! The procedure's [`Staging`] port over HTTP: the registry's state, the
+//! release, faults and the procedure's steps as calls, and metrics from
+//! what the [`Recorder`] observed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -7,6 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::prometheus;
+use super::recorder::Recorder;
 use super::{Http, LiveError};
 use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
 use crate::metrics::{self, Observation, Series, observe};
@@ -14,10 +16,8 @@ use crate::registry::{AuditEntry, RegistryError};
 use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
 
 mod promql;
-mod recorder;
 mod state;
 use promql::set_metric;
-pub use recorder::Recorder;
 
 pub struct LivePort<'p> {
     plan: &'p Plan,

@@ -146,19 +146,22 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Every `/v1/complete` request reads its route: the statements are
+    /// prepared once per connection, not parsed again per request.
     fn read_route(conn: &Connection, name: &str) -> Result<Option<RouteRecord>, StoreError> {
         let row: Option<(String, i64, String, i64)> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT change, revision, candidates, keep_last FROM routes WHERE name = ?1",
-                params![name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            )?
+            .query_row(params![name], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
         let Some((change, revision, candidates, keep_last)) = row else {
             return Ok(None);
         };
         let mut stmt =
-            conn.prepare("SELECT version FROM versions WHERE route = ?1 ORDER BY seq")?;
+            conn.prepare_cached("SELECT version FROM versions WHERE route = ?1 ORDER BY seq")?;
         let versions = stmt
             .query_map(params![name], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;

@@ -1,11 +1,13 @@
-//! What the live traffic observed: every answer of the synthetic endpoint
-//! lands in the same windowed series the simulation fills, so detection
-//! and verify read live traffic with the simulation's code.
+//! What live traffic observed, per version of the release's route: the
+//! same windowed series the simulation computes its metrics from, the
+//! report's timeline and the request counts.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
+use super::load::Sink;
 use crate::metrics::{Series, TICK_MS};
 use crate::scenario::Plan;
 use crate::timeline::{Counts, Timeline};
@@ -60,5 +62,13 @@ impl Recorder {
             good: u64::from(good),
         };
         self.timeline.add(now_ms, version, counts);
+    }
+}
+
+impl Sink for Mutex<Recorder> {
+    fn record(&self, now_ms: u64, reply: &Value) {
+        self.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(now_ms, reply);
     }
 }
