@@ -1,0 +1,116 @@
+//! The `drift` check: this run against the earlier runs of the same
+//! scenario on the same backend in the history.
+
+use super::*;
+
+impl DrillOutcome {
+    /// Drift against the history: a check that passed last time and fails
+    /// now, or a phase slower than the median of the last passing runs by
+    /// more than the tolerance.
+    pub(super) fn check_drift(&self, checks: &[Check]) -> Check {
+        let Some(history) = &self.history else {
+            return Check::skipped("drift", "the history was not consulted");
+        };
+        // Live and simulated timings never judge each other.
+        let backend = self.backend();
+        let history: Vec<HistoryRun> = history
+            .iter()
+            .filter(|r| r.backend == backend)
+            .cloned()
+            .collect();
+        let history = &history;
+        let Some(last) = history.last() else {
+            // (Of this backend; the text predates backends in history.)
+            return Check::skipped("drift", "no earlier runs of this scenario in the history");
+        };
+        let mut problems = Vec::new();
+        for c in checks.iter().filter(|c| c.status == CheckStatus::Failed) {
+            let passed_before = last
+                .checks
+                .iter()
+                .any(|h| h.name == c.name && h.status == CheckStatus::Passed);
+            if passed_before {
+                problems.push(format!(
+                    "`{}` passed in the previous run and fails now",
+                    c.name
+                ));
+            }
+        }
+        let policy = self.drift_policy;
+        let passing: Vec<&HistoryRun> = history
+            .iter()
+            .rev()
+            .filter(|r| r.passed)
+            .take(policy.runs)
+            .collect();
+        let now = self.durations();
+        let mut worst: Option<(f64, f64)> = None;
+        for (phase, current) in [
+            ("detect", now.detect),
+            ("decide", now.decide),
+            ("restore", now.restore),
+            ("verify", now.verify),
+        ] {
+            let mut past: Vec<f64> = passing
+                .iter()
+                .filter_map(|r| match phase {
+                    "detect" => r.durations.detect,
+                    "decide" => r.durations.decide,
+                    "restore" => r.durations.restore,
+                    _ => r.durations.verify,
+                })
+                .collect();
+            let (Some(current), Some(med)) = (current, median(&mut past)) else {
+                continue;
+            };
+            let slower = current - med;
+            if current > med * (1.0 + policy.tolerance) && slower >= 1.0 {
+                problems.push(format!(
+                    "{phase} took {}, median of the last {} passing runs {} (+{}, tolerance {})",
+                    human(current),
+                    past.len(),
+                    human(med),
+                    if med > 0.0 {
+                        Percent(slower / med).to_string()
+                    } else {
+                        human(slower)
+                    },
+                    Percent(policy.tolerance)
+                ));
+                if phase == "restore" {
+                    worst = Some((current, med * (1.0 + policy.tolerance)));
+                }
+            }
+        }
+        let changed = passing.first().is_some_and(|r| {
+            !r.procedure_hash.is_empty() && r.procedure_hash != self.procedure_hash
+        });
+        let note = if changed {
+            " (the procedure changed since the last passing run)"
+        } else {
+            ""
+        };
+        let (measured, limit) = worst.map_or((None, None), |(m, l)| (Some(m), Some(l)));
+        if problems.is_empty() {
+            Check::new(
+                "drift",
+                CheckStatus::Passed,
+                now.restore,
+                None,
+                format!(
+                    "no drift against {} earlier run(s), {} passing{note}",
+                    history.len(),
+                    passing.len()
+                ),
+            )
+        } else {
+            Check::new(
+                "drift",
+                CheckStatus::Failed,
+                measured,
+                limit,
+                format!("{}{note}", problems.join("; ")),
+            )
+        }
+    }
+}
