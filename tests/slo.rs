@@ -160,3 +160,36 @@ fn slo_prom_passes_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// report.html shows the history's SLOs: one row per change type, phase
+/// and backend held to a target, with every run of the window on a strip
+/// against the target line.
+#[test]
+fn report_html_has_an_slo_section_from_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let reports = dir.path().to_str().unwrap();
+    for _ in 0..2 {
+        let out = common::bin(&[
+            "run",
+            "scenarios/prompt-error-spike-auto-rollback.yaml",
+            "--report-dir",
+            reports,
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let at = html
+        .find("<section class=\"run slo\">")
+        .expect("an SLO section");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    let row = section
+        .lines()
+        .find(|l| {
+            l.contains("data-change=\"prompt\" data-phase=\"restore\" data-backend=\"in-process\"")
+        })
+        .unwrap_or_else(|| panic!("{section}"));
+    assert!(row.contains("data-met=\"true\""), "{row}");
+    assert!(row.contains("<td class=\"num\">2</td>"), "two runs: {row}");
+    assert_eq!(row.matches("<line class=\"run\"").count(), 2, "{row}");
+    assert_eq!(row.matches("<line class=\"target\"").count(), 1, "{row}");
+}

@@ -108,9 +108,6 @@ pub fn write(
     if formats.contains(&Format::Md) {
         put("summary.md", markdown::render(outcomes).into_bytes())?;
     }
-    if formats.contains(&Format::Html) {
-        put("report.html", html::render(outcomes).into_bytes())?;
-    }
     let history_file = dir.join("history.jsonl");
     crate::history::append(&history_file, outcomes, run.version, &run.started_at).map_err(
         |source| ReportError::File {
@@ -118,6 +115,26 @@ pub fn write(
             source,
         },
     )?;
+    if formats.contains(&Format::Html) {
+        // The page's SLO section reads the history, this run included, at
+        // the `slo` command's defaults (99% over 30 days).
+        let slo = crate::history::read(&history_file).ok().map(|past| {
+            let query = crate::slo::Query {
+                window_s: 30.0 * 86_400.0,
+                objective: 0.99,
+                change: None,
+                until: run
+                    .finished_at
+                    .parse()
+                    .unwrap_or_else(|_| jiff::Timestamp::now()),
+            };
+            crate::slo::compute(past.values().flatten(), &query)
+        });
+        put(
+            "report.html",
+            html::render_with_slo(outcomes, slo.as_ref()).into_bytes(),
+        )?;
+    }
     written.push(history_file);
     Ok(written)
 }

@@ -67,6 +67,8 @@ pub struct Series {
     /// Every measured value in the window, for histograms.
     #[serde(skip)]
     pub values: Vec<f64>,
+    /// The target of the latest run held to one (targets may change).
+    pub target_s: Option<f64>,
     /// The worst misses, most recent first among equals, at most three.
     pub worst_misses: Vec<Miss>,
 }
@@ -109,6 +111,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
     let mut left_out = 0;
     type Key = (ChangeType, &'static str, BackendKind);
     let mut groups: BTreeMap<Key, (Vec<f64>, usize, usize, Vec<Miss>)> = BTreeMap::new();
+    let mut latest_target: BTreeMap<Key, (String, f64)> = BTreeMap::new();
     for r in runs {
         let Ok(at) = r.at.parse::<jiff::Timestamp>() else {
             continue;
@@ -138,6 +141,12 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
                 g.0.push(v);
             }
             let Some(target) = target else { continue };
+            let latest = latest_target
+                .entry((change, phase, r.backend))
+                .or_insert_with(|| (r.at.clone(), target));
+            if r.at >= latest.0 {
+                *latest = (r.at.clone(), target);
+            }
             // A phase that never ended counts only where its check says
             // it should have (a rollback decided, never restored).
             let held = match measured {
@@ -167,6 +176,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
         .into_iter()
         .map(
             |((change, phase, backend), (mut values, runs, within, mut misses))| {
+                let target_s = latest_target.get(&(change, phase, backend)).map(|t| t.1);
                 values.sort_by(f64::total_cmp);
                 let misses_n = runs - within;
                 let allowed = (1.0 - q.objective) * runs as f64;
@@ -196,6 +206,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
                     p99_s: percentile(&values, 0.99),
                     max_s: values.last().copied(),
                     values,
+                    target_s,
                     worst_misses: misses,
                 }
             },

@@ -19,6 +19,7 @@ macro_rules! put {
 }
 
 mod repeat;
+mod slo;
 mod steps;
 mod svg;
 mod timeline;
@@ -107,7 +108,13 @@ fn check_status(s: CheckStatus) -> &'static str {
 
 /// The page: a summary of the run, then one section per scenario, failing
 /// scenarios first.
+/// The page without an SLO section.
 pub fn render(outcomes: &[DrillOutcome]) -> String {
+    render_with_slo(outcomes, None)
+}
+
+/// The page, with the history's rollback-time SLOs when given.
+pub fn render_with_slo(outcomes: &[DrillOutcome], slo: Option<&crate::slo::Report>) -> String {
     let list = ordered(outcomes);
     let failed = list.iter().filter(|o| !o.passed()).count();
     let title = format!(
@@ -125,6 +132,9 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
         list.len()
     );
     summary(&mut out, &list);
+    if let Some(report) = slo.filter(|r| r.series.iter().any(|s| s.runs > 0)) {
+        slo::render(&mut out, report);
+    }
     for (i, o) in list.iter().enumerate() {
         scenario(&mut out, i + 1, o);
     }
