@@ -303,3 +303,45 @@ fn simulated_and_live_runs_share_a_history_without_judging_each_other() {
         "{table}"
     );
 }
+
+/// `--compare-simulated`: a live drill that takes the scenario's path
+/// passes its `simulated_twin` check; a run that took another path (here:
+/// another error rate, so a page instead of an automatic rollback) is
+/// named by what differs.
+#[test]
+fn the_simulated_twin_passes_a_faithful_live_run_and_names_a_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = [
+        FIXTURE,
+        "--backend",
+        "http",
+        "--time-scale",
+        "60",
+        "--compare-simulated",
+    ];
+    let (code, json, stderr) = run(&live, &dir.path().join("twin"));
+    assert_eq!(code, 0, "{stderr}\n{json:#}");
+    let twin = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "simulated_twin")
+        .cloned()
+        .unwrap_or_else(|| panic!("no simulated_twin check: {json:#}"));
+    assert_eq!(twin["status"], "passed", "{twin:#}");
+    assert!(findings(&json).iter().all(|(k, _)| k != "path_diverged"));
+
+    let paged = common::canary(3, 100, "50%", "3%", "");
+    let spike = common::canary(3, 100, "50%", "10%", "");
+    let sim = rollback_drill::sim::run(&spike);
+    let other = rollback_drill::sim::run(&paged);
+    let t = rollback_drill::outcome::Twin::of(&sim, 30.0);
+    assert!(t.differences(&sim).is_empty());
+    let diffs = t.differences(&other);
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d.contains("page") && d.contains("auto_rollback")),
+        "{diffs:?}"
+    );
+}
