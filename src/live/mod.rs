@@ -338,6 +338,10 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     // Passed, failed, stopped by an error or by Ctrl-C: the registry goes
     // back as the drill found it.
     let teardown = port.teardown(&found);
+    if driven.is_err() && teardown.status == crate::drill::StepStatus::Failed {
+        // The drill's error ends the run: say what the registry was left as.
+        eprintln!("{}: teardown: {}", plan.name, teardown.detail);
+    }
     let mut driven = driven?;
     driven.record.steps.push(teardown);
     let audit = port.audit();

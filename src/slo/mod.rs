@@ -107,16 +107,17 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 
 /// The SLO figures of `runs` (every history line, any scenario).
 pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) -> Report {
-    let from = q.until.as_second() as f64 - q.window_s;
+    let stamp = |t: jiff::Timestamp| t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9;
+    let from = stamp(q.until) - q.window_s;
     let mut left_out = 0;
     type Key = (ChangeType, &'static str, BackendKind);
     let mut groups: BTreeMap<Key, (Vec<f64>, usize, usize, Vec<Miss>)> = BTreeMap::new();
-    let mut latest_target: BTreeMap<Key, (String, f64)> = BTreeMap::new();
+    let mut latest_target: BTreeMap<Key, (jiff::Timestamp, f64)> = BTreeMap::new();
     for r in runs {
         let Ok(at) = r.at.parse::<jiff::Timestamp>() else {
             continue;
         };
-        let secs = at.as_second() as f64 + f64::from(at.subsec_nanosecond()) / 1e9;
+        let secs = stamp(at);
         if secs <= from || at > q.until {
             continue;
         }
@@ -143,9 +144,10 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
             let Some(target) = target else { continue };
             let latest = latest_target
                 .entry((change, phase, r.backend))
-                .or_insert_with(|| (r.at.clone(), target));
-            if r.at >= latest.0 {
-                *latest = (r.at.clone(), target);
+                .or_insert((at, target));
+            // Compared as instants, not as text.
+            if at >= latest.0 {
+                *latest = (at, target);
             }
             // A phase that never ended counts only where its check says
             // it should have (a rollback decided, never restored).

@@ -142,11 +142,11 @@ impl LivePort<'_> {
     /// revision). Retries while the registry does not answer, for a while.
     pub fn teardown(&mut self, found: &[RouteState]) -> StepRecord {
         let start_s = self.now_ms() as f64 / 1000.0;
-        let began = Instant::now();
         let mut restored = Vec::new();
-        let mut failed = None;
+        let mut failed: Option<String> = None;
         for want in found {
-            match self.put_back(want, began) {
+            // Each route gets the whole patience of its own.
+            match self.put_back(want, Instant::now()) {
                 Ok(true) => restored.push(format!(
                     "{} to {} (versions {}; keep_last {})",
                     want.route,
@@ -155,9 +155,13 @@ impl LivePort<'_> {
                     want.keep_last
                 )),
                 Ok(false) => {}
+                // The other routes are still put back.
                 Err(e) => {
-                    failed = Some(format!("route {} could not be put back: {e}", want.route));
-                    break;
+                    let line = format!("route {} could not be put back: {e}", want.route);
+                    failed = Some(match failed {
+                        Some(earlier) => format!("{earlier}; {line}"),
+                        None => line,
+                    });
                 }
             }
         }
