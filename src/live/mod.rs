@@ -13,7 +13,7 @@ mod load;
 mod port;
 mod prometheus;
 mod recorder;
-mod request;
+pub(crate) mod request;
 mod team;
 
 use std::io::BufRead;

@@ -11,6 +11,7 @@
 //! names the mock in a `rollback-drill://` source and, usable as is, in the
 //! [`BASE_URL_TAG`] tag.
 
+use crate::live::request::encode;
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -330,19 +331,6 @@ fn version_of(v: &Value) -> ModelVersion {
         source: s("source"),
         tags: tags_of(&v["tags"]),
     }
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
