@@ -71,6 +71,10 @@ fn registry(dir: &Path) -> Server {
 }
 
 fn run_live(scenario: &Path, reg: &Server, reports: &Path) -> Output {
+    run_live_with(scenario, reg, reports, &[])
+}
+
+fn run_live_with(scenario: &Path, reg: &Server, reports: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
         .arg("run")
         .arg(scenario)
@@ -82,6 +86,7 @@ fn run_live(scenario: &Path, reg: &Server, reports: &Path) -> Output {
         .env("REG_URL", format!("http://{}", reg.addr))
         .env("REG_TOKEN", TOKEN)
         .env("TEAM_SECRET", SECRET)
+        .envs(env.iter().copied())
         .output()
         .expect("the binary runs")
 }
@@ -376,4 +381,85 @@ fn an_exec_step_does_not_wait_for_what_it_leaves_running() {
     let s = steps(&doc);
     assert_eq!(s[2].1, "succeeded", "{s:?}");
     assert_eq!(s[3].1, "succeeded", "{s:?}");
+}
+
+/// The cases that leaked: a step's stderr cut to its last 300 characters
+/// before redaction kept the tail of a long token, and control characters
+/// flattened before redaction hid a token holding a tab from it.
+#[test]
+fn no_part_of_a_secret_reaches_a_report_from_long_or_tabbed_output() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    const LONG: &str = "tok_0123456789abcdefghijklmnopqrstuvwxyzABC";
+    const TABBED: &str = "tabbed\tsecret-9f3e1c";
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry(dir.path());
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).unwrap();
+    write_drill(
+        &scenarios,
+        "team-leak-long",
+        "  - exec: {command: 'head -c 290 /dev/zero | tr \"\\0\" x >&2; printf %s \"${LONG_TOKEN}\" >&2; exit 5', timeout: 1m}\n",
+    );
+    write_drill(
+        &scenarios,
+        "team-leak-tab",
+        "  - exec: {command: 'printf \"refused: %s\" \"${TABBED_TOKEN}\" >&2; exit 6', timeout: 1m}\n",
+    );
+    let reports = dir.path().join("reports");
+    let env = [("LONG_TOKEN", LONG), ("TABBED_TOKEN", TABBED)];
+    let out = run_live_with(&scenarios, &reg, &reports, &env);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let long = steps(&report(&reports, "team-leak-long"));
+    assert!(long[2].2.ends_with("${LONG_TOKEN}"), "{long:?}");
+    assert!(long[2].2.contains("…xxx"), "{long:?}");
+    let tab = steps(&report(&reports, "team-leak-tab"));
+    assert!(
+        tab[2].2.ends_with("stderr: refused: ${TABBED_TOKEN}"),
+        "{tab:?}"
+    );
+    assert_no_report_holds(&reports, &[&LONG[23..], "secret-9f3e1c"]);
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text.contains(&LONG[23..]) && !text.contains("secret-9f3e1c"),
+            "{text}"
+        );
+    }
+}
+
+/// A value with a line break would inject headers into an `http` step; a
+/// value of a few characters would be "redacted" out of every word.
+#[test]
+fn a_secret_with_a_line_break_or_under_8_characters_is_refused_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_drill(
+        dir.path(),
+        "team-refused",
+        "  - http:\n      url: http://127.0.0.1:9/hook\n      headers: {Authorization: \"Bearer ${ROLLBACK_DRILL_TEST_BAD}\"}\n",
+    );
+    let reports = dir.path().join("reports");
+    for (value, why) in [
+        ("abcdefgh\r\nX-Injected: 1", "holds a line break"),
+        ("abc", "is shorter than 8 characters"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+            .arg("run")
+            .arg(&file)
+            .args(["--backend", "http", "--time-scale", "60", "--report-dir"])
+            .arg(&reports)
+            .env("ROLLBACK_DRILL_TEST_BAD", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let expected = format!("environment variable `ROLLBACK_DRILL_TEST_BAD` {why}");
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(!stderr.contains("X-Injected"), "{stderr}");
+        assert!(!reports.join("team-refused.json").exists());
+    }
 }

@@ -461,21 +461,23 @@ impl Staging for LivePort<'_> {
     }
 
     fn team_call(&mut self, now: u64, step: &Step) -> TeamReply {
+        // Any secret of the scenario, not only the step's own, is put back
+        // as `${NAME}` (a command may print what another step sent).
+        let secrets = crate::scenario::secret::Secrets::from_env(
+            self.plan.env_refs.iter().map(|r| r.name.as_str()),
+        );
         let (ok, detail) = match step {
-            Step::Http(call) => super::team::http(call),
+            Step::Http(call) => super::team::http(call, &secrets),
             Step::Exec(call) => {
                 let wall =
                     std::time::Duration::from_secs_f64(call.timeout.0 as f64 / 1000.0 / self.scale);
-                super::team::exec(call, wall, self.scale)
+                super::team::exec(call, wall, self.scale, &secrets)
             }
             other => (false, format!("`{}` is not a call", other.name())),
         };
-        // Any secret of the scenario, not only the step's own, is put back
-        // as `${NAME}` (a command may print what another step sent).
-        let names: Vec<&str> = self.plan.env_refs.iter().map(|r| r.name.as_str()).collect();
         TeamReply {
             ok,
-            detail: crate::scenario::redact(&detail, &names),
+            detail,
             took: Dur(self.now_ms().saturating_sub(now)),
         }
     }

@@ -16,6 +16,9 @@ use crate::scenario::{Dur, Template, hide_host, redact};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest Prometheus answer read (a query for one number).
+const MAX_ANSWER: usize = 16 << 20;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum PromError {
     /// No answer, or not a Prometheus answer: an environment problem.
@@ -80,8 +83,15 @@ pub fn query(
         headers: &headers,
         body: None,
         timeout: TIMEOUT,
+        max_body: MAX_ANSWER,
     })
     .map_err(|e| PromError::Unreachable(clean(hide_host(&e, url, &base))))?;
+    if reply.truncated {
+        return Err(PromError::Rejected(format!(
+            "the answer is larger than {} MiB: a query for one number should not be",
+            MAX_ANSWER >> 20
+        )));
+    }
     let v: Value = serde_json::from_str(&reply.body).map_err(|_| {
         PromError::Unreachable(clean(format!(
             "HTTP {} with a body that is not Prometheus JSON",

@@ -14,13 +14,22 @@ pub struct Request<'a> {
     pub headers: &'a [(String, String)],
     pub body: Option<&'a str>,
     pub timeout: Duration,
+    /// The most of the answer's body that is read; the connection is
+    /// closed once it is (a step's message quotes a few hundred
+    /// characters, and a 400 MB body must not be held in memory).
+    pub max_body: usize,
 }
 
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub body: String,
+    /// The body was longer than `max_body`: `body` is its beginning.
+    pub truncated: bool,
 }
+
+/// The longest answer head read before giving up on it.
+const MAX_HEAD: usize = 64 * 1024;
 
 /// `http://host[:port][/path][?query]` → (host:port, path and query).
 fn split_url(url: &str) -> Result<(String, String), String> {
@@ -76,7 +85,20 @@ pub fn send(req: &Request<'_>) -> Result<Response, String> {
         .map_err(|e| format!("sending to {authority}: {e}"))?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
+    let mut truncated = false;
     loop {
+        if let Some(end) = head_end(&raw) {
+            if raw.len() - end > req.max_body {
+                raw.truncate(end + req.max_body);
+                truncated = true;
+                break;
+            }
+        } else if raw.len() > MAX_HEAD {
+            return Err(format!(
+                "{authority} sent more than {} KiB without ending its headers",
+                MAX_HEAD / 1024
+            ));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(format!(
@@ -94,11 +116,19 @@ pub fn send(req: &Request<'_>) -> Result<Response, String> {
             Err(e) => return Err(format!("reading from {authority}: {e}")),
         }
     }
-    parse(&raw).ok_or_else(|| format!("{authority} did not answer with HTTP"))
+    // Dropping the stream closes it: whatever is left unread is not waited for.
+    let mut reply =
+        parse(&raw, truncated).ok_or_else(|| format!("{authority} did not answer with HTTP"))?;
+    reply.truncated = truncated;
+    Ok(reply)
 }
 
-fn parse(raw: &[u8]) -> Option<Response> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+fn parse(raw: &[u8], truncated: bool) -> Option<Response> {
+    let end = head_end(raw)? - 4;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
@@ -108,43 +138,48 @@ fn parse(raw: &[u8]) -> Option<Response> {
     });
     let body = &raw[end + 4..];
     let body = if chunked {
-        dechunk(body)?
+        dechunk(body, truncated)?
     } else {
         body.to_vec()
     };
     Some(Response {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),
+        truncated: false,
     })
 }
 
-fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
+/// Decodes a chunked body; a `cut` one (read only in part) gives what
+/// its whole chunks and the start of the last one hold.
+fn dechunk(mut body: &[u8], cut: bool) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n")?;
+        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return cut.then_some(out);
+        };
         let size = std::str::from_utf8(&body[..line_end]).ok()?;
         let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
         body = &body[line_end + 2..];
         if size == 0 {
             return Some(out);
         }
-        out.extend_from_slice(body.get(..size)?);
-        body = body.get(size + 2..)?;
+        match body.get(..size) {
+            Some(chunk) => out.extend_from_slice(chunk),
+            None if cut => {
+                out.extend_from_slice(body);
+                return Some(out);
+            }
+            None => return None,
+        }
+        body = match body.get(size + 2..) {
+            Some(rest) => rest,
+            None => return cut.then_some(out),
+        };
     }
 }
 
 /// Percent-encodes a query parameter's value.
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::scenario::template::percent_encode as encode;
 
 #[cfg(test)]
 mod tests {
@@ -168,8 +203,49 @@ mod tests {
     #[test]
     fn chunked_bodies_are_decoded() {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n";
-        let r = parse(raw).unwrap();
+        let r = parse(raw, false).unwrap();
         assert_eq!((r.status, r.body.as_str()), (200, "abcdefg"));
         assert_eq!(encode("a b{c=\"1\"}"), "a%20b%7Bc%3D%221%22%7D");
+        // Cut inside the second chunk.
+        let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nef";
+        assert_eq!(parse(cut, true).unwrap().body, "abcdef");
+        assert!(parse(cut, false).is_none());
+    }
+
+    /// The case that drove a drill to 1.2 GB: a body that does not end.
+    /// Read as a whole, the step waited out its timeout and reported no
+    /// status; bounded, it has the status and the body's start at once.
+    #[test]
+    fn an_endless_body_is_read_only_up_to_the_bound() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut request = [0u8; 1024];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(b"HTTP/1.1 500 Internal Server Error\r\n\r\n");
+            let block = [b'x'; 8192];
+            let mut sent = 0usize;
+            // Until the client hangs up (or 1 GiB, so the test cannot spin).
+            while sent < 1 << 30 && conn.write_all(&block).is_ok() {
+                sent += block.len();
+            }
+            sent
+        });
+        let url = format!("http://{addr}/big");
+        let reply = send(&Request {
+            method: "GET",
+            url: &url,
+            headers: &[],
+            body: None,
+            timeout: Duration::from_secs(20),
+            max_body: 64 * 1024,
+        })
+        .unwrap();
+        assert_eq!(reply.status, 500);
+        assert!(reply.truncated);
+        assert_eq!(reply.body.len(), 64 * 1024);
+        let sent = server.join().unwrap();
+        assert!(sent < 1 << 30, "the client read everything: {sent} bytes");
     }
 }

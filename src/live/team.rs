@@ -1,6 +1,6 @@
 //! Running `http` and `exec` steps against a team's own staging, on the
 //! wall clock. Secrets are expanded only here, at the last moment, and
-//! every message is passed through [`redact`] before it can reach a report.
+//! every message is redacted (before any cut) before it can reach a report.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -9,38 +9,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use super::request::{self, Request};
-use crate::scenario::{ExecCall, HttpCall, Template, hide_host, redact};
+use crate::scenario::secret::Secrets;
+use crate::scenario::{ExecCall, HttpCall, Template, hide_host};
 
 /// How long an `http` step waits for an answer, in wall time.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The longest stderr or body excerpt a step's message quotes.
-const TAIL: usize = 300;
-
-fn tail(text: &str) -> String {
-    let text = text.trim();
-    let start = text.len().saturating_sub(TAIL);
-    let start = (start..=text.len())
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(text.len());
-    let cut = &text[start..];
-    let flat: String = cut
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if start > 0 {
-        format!("…{flat}")
-    } else {
-        flat
-    }
-}
-
-fn names<'a>(templates: impl IntoIterator<Item = &'a Template>) -> Vec<&'a str> {
-    templates
-        .into_iter()
-        .flat_map(Template::env_names)
-        .collect()
-}
+/// The most of an answer's body an `http` step reads: its message quotes
+/// the start (where servers put the error), redacted, cut to 300
+/// characters.
+const STEP_BODY: usize = 64 * 1024;
 
 /// Expands headers; `Err(name)` for the first unset variable.
 pub fn expand_headers(headers: &[(String, Template)]) -> Result<Vec<(String, String)>, String> {
@@ -50,13 +28,10 @@ pub fn expand_headers(headers: &[(String, Template)]) -> Result<Vec<(String, Str
         .collect()
 }
 
-/// Runs an `http` step: (passed, message).
-pub fn http(call: &HttpCall) -> (bool, String) {
-    let secrets = names(
-        std::iter::once(&call.url)
-            .chain(call.headers.iter().map(|(_, v)| v))
-            .chain(call.body.iter()),
-    );
+/// Runs an `http` step: (passed, message). `secrets` are every value the
+/// message must not carry (the scenario's, not only the step's: a server
+/// may echo what another step sent).
+pub fn http(call: &HttpCall, secrets: &Secrets) -> (bool, String) {
     let what = format!("{} {}", call.method.as_str(), call.url);
     let expanded = (|| -> Result<_, String> {
         Ok((
@@ -80,6 +55,7 @@ pub fn http(call: &HttpCall) -> (bool, String) {
         headers: &headers,
         body: body.as_deref(),
         timeout: HTTP_TIMEOUT,
+        max_body: STEP_BODY,
     });
     let (ok, message) = match reply {
         Err(e) => (
@@ -109,19 +85,23 @@ pub fn http(call: &HttpCall) -> (bool, String) {
                     format!(
                         "{what} → {}, expected {expected}: {}",
                         r.status,
-                        tail(&r.body)
+                        secrets.excerpt_start(&r.body)
                     ),
                 )
             }
         }
     };
-    (ok, redact(&message, &secrets))
+    (ok, secrets.redact(&message))
 }
 
 /// Runs an `exec` step with `sh -c`, killed (with anything it started)
 /// after `wall_timeout`: (passed, message).
-pub fn exec(call: &ExecCall, wall_timeout: Duration, time_scale: f64) -> (bool, String) {
-    let secrets = call.command.env_names();
+pub fn exec(
+    call: &ExecCall,
+    wall_timeout: Duration,
+    time_scale: f64,
+    secrets: &Secrets,
+) -> (bool, String) {
     let shown = format!("`{}`", call.command);
     let spawned = Command::new("sh")
         .arg("-c")
@@ -189,7 +169,7 @@ pub fn exec(call: &ExecCall, wall_timeout: Duration, time_scale: f64) -> (bool, 
                 .map_or_else(|| "a signal".to_string(), |c| c.to_string());
             let mut m = format!("{shown} exited with {code}");
             if !err.trim().is_empty() {
-                m.push_str(&format!("; stderr: {}", tail(&err)));
+                m.push_str(&format!("; stderr: {}", secrets.excerpt(&err)));
             }
             (false, m)
         }
@@ -202,5 +182,5 @@ pub fn exec(call: &ExecCall, wall_timeout: Duration, time_scale: f64) -> (bool, 
             ),
         ),
     };
-    (ok, redact(&message, &secrets))
+    (ok, secrets.redact(&message))
 }

@@ -68,26 +68,40 @@ pub struct EnvRef {
 }
 
 impl Plan {
-    /// The variables a live run needs that `lookup` does not have, as
-    /// diagnostics naming file, line and variable.
+    /// The variables a live run needs that `lookup` does not have, or
+    /// whose value cannot be kept out of reports (a line break, fewer than
+    /// 8 characters: see [`super::secret::problem`]), as diagnostics naming
+    /// file, line and variable, never the value.
     pub fn missing_env(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<super::Diagnostic> {
         self.env_refs
             .iter()
-            .filter(|r| lookup(&r.name).is_none())
-            .map(|r| {
-                super::Diagnostic::new(
+            .filter_map(|r| {
+                let (message, hint) = match lookup(&r.name) {
+                    None => (
+                        format!("environment variable `{}` is not set", r.name),
+                        format!(
+                            "export {} before a live run (it is read only then, and never written to a report)",
+                            r.name
+                        ),
+                    ),
+                    Some(value) => {
+                        let why = super::secret::problem(&value)?;
+                        (
+                            format!("environment variable `{}` {why}", r.name),
+                            "a `${NAME}` holds a whole token or URL of at least 8 characters on one line; put a short value (a port, a host) into a longer variable, such as the whole URL".to_string(),
+                        )
+                    }
+                };
+                Some(super::Diagnostic::new(
                     &self.file,
                     super::yaml::Mark {
                         line: r.line,
                         column: r.column,
                     },
                     r.path.clone(),
-                    format!("environment variable `{}` is not set", r.name),
-                    format!(
-                        "export {} before a live run (it is read only then, and never written to a report)",
-                        r.name
-                    ),
-                )
+                    message,
+                    hint,
+                ))
             })
             .collect()
     }

@@ -147,19 +147,24 @@ impl fmt::Display for Template {
     }
 }
 
-/// Replaces every value of `names` found in `text` by its `${NAME}` form,
-/// longest value first, so output a command or a server echoed back cannot
-/// carry a secret into a report.
+/// Replaces every value of `names` found in `text`, in every form it can
+/// be echoed in, by its `${NAME}` form (see [`super::secret::Secrets`]), so
+/// output a command or a server echoed back cannot carry a secret into a
+/// report.
 pub fn redact(text: &str, names: &[&str]) -> String {
-    let mut values: Vec<(String, &str)> = names
-        .iter()
-        .filter_map(|n| std::env::var(n).ok().map(|v| (v, *n)))
-        .filter(|(v, _)| !v.is_empty())
-        .collect();
-    values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
-    let mut out = text.to_string();
-    for (value, name) in values {
-        out = out.replace(&value, &format!("${{{name}}}"));
+    super::secret::Secrets::from_env(names.iter().copied()).redact(text)
+}
+
+/// Percent-encodes a value for a URL (RFC 3986 unreserved characters are
+/// kept, every other byte is `%XX`).
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
     out
 }

@@ -360,7 +360,7 @@ procedure:
             panic!()
         };
         assert_eq!(w.url.raw(), "${PROM}");
-        let missing = plan.missing_env(|n| (n == "A").then(|| "x".to_string()));
+        let missing = plan.missing_env(|n| (n == "A").then(|| "a-long-enough-value".to_string()));
         let names: Vec<&str> = missing.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             names,
