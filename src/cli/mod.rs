@@ -75,6 +75,15 @@ pub struct ServeArgs {
     /// and printed.
     #[arg(long)]
     pub tokens: Option<PathBuf>,
+    /// A connection must send a whole request head this soon after it
+    /// opens or after its last answer, or it is closed (idle clients
+    /// cannot hold the server's descriptors).
+    #[arg(long, default_value = "10s", value_parser = crate::scenario::Dur::parse)]
+    pub header_timeout: crate::scenario::Dur,
+    /// Connections open at once; one more is closed at once. Bounded by
+    /// the descriptor limit (raised to the hard limit at start) less 64.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
 }
 
 #[derive(Debug, Args)]
@@ -229,7 +238,11 @@ pub fn main(cli: Cli) -> Exit {
                 Ok(state) => state,
                 Err(e) => return exit::fail(&e),
             };
-            match crate::server::serve(args.addr, &state, args.tokens.as_deref()) {
+            let limits = crate::server::Limits {
+                header_timeout: std::time::Duration::from_millis(args.header_timeout.0.max(1)),
+                max_connections: args.max_connections as usize,
+            };
+            match crate::server::serve(args.addr, &state, args.tokens.as_deref(), limits) {
                 Ok(()) => Exit::Passed,
                 Err(e) => exit::fail(&e),
             }

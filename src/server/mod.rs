@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod complete;
+mod listen;
 mod store;
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use auth::{Role, Tokens, TokensError};
+pub use listen::Limits;
 pub use store::{AuditRow, RouteRecord, Store, StoreError};
 
 /// Shared by every request.
@@ -106,6 +108,7 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ServeError> {
 fn run(
     listener: std::net::TcpListener,
     app: Arc<App>,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -113,9 +116,7 @@ fn run(
         .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        axum::serve(listener, api::router(app))
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        listen::serve(listener, api::router(app), limits, shutdown).await?;
         Ok(())
     })
 }
@@ -127,7 +128,12 @@ pub const TOKENS_ENV: &str = "ROLLBACK_DRILL_TOKENS";
 
 /// Serves until Ctrl-C or SIGTERM. Prints `registry listening on ADDR` once
 /// ready (tests and containers wait for that line).
-pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<(), ServeError> {
+pub fn serve(
+    addr: SocketAddr,
+    state: &Path,
+    tokens: Option<&Path>,
+    limits: Limits,
+) -> Result<(), ServeError> {
     let from_env = std::env::var(TOKENS_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty());
@@ -147,7 +153,7 @@ pub fn serve(addr: SocketAddr, state: &Path, tokens: Option<&Path>) -> Result<()
     let listener = bind(addr)?;
     eprintln!("registry state in {}", state.display());
     println!("registry listening on {}", listener.local_addr()?);
-    run(listener, app, async {
+    run(listener, app, limits, async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("a SIGTERM handler");
         tokio::select! {
@@ -171,7 +177,7 @@ pub fn start(addr: SocketAddr, state: &Path, tokens: Tokens) -> Result<Running, 
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        run(listener, app, async {
+        run(listener, app, Limits::default(), async {
             let _ = stopped.await;
         })
     });

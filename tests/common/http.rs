@@ -21,11 +21,30 @@ pub const TOKENS: &str =
 impl Server {
     /// Starts `rollback-drill registry serve` on a free port with `state`.
     pub fn start(state: &Path, tokens: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        Server::start_with(state, tokens, &[], None)
+    }
+
+    /// Starts it with more flags, and with its soft descriptor limit set
+    /// to `fds` first where given (`ulimit -Sn` in a shell that then
+    /// `exec`s the server, so the PID is the server's).
+    pub fn start_with(state: &Path, tokens: &Path, args: &[&str], fds: Option<u64>) -> Server {
+        let bin = env!("CARGO_BIN_EXE_rollback-drill");
+        let mut cmd = match fds {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -Sn {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(["registry", "serve", "--addr", "127.0.0.1:0", "--state"])
             .arg(state)
             .arg("--tokens")
             .arg(tokens)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
