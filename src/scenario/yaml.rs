@@ -14,6 +14,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 mod de;
+mod syntax;
 
 pub use de::{DeError, edit_distance, from_node, suggest};
 
@@ -151,7 +152,7 @@ impl fmt::Display for Path {
 pub struct SyntaxError {
     pub mark: Mark,
     pub message: String,
-    pub hint: &'static str,
+    pub hint: std::borrow::Cow<'static, str>,
 }
 
 const SYNTAX_HINT: &str = "fix the YAML syntax (indent with spaces, close quotes and brackets)";
@@ -178,13 +179,16 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             Some((mark, open)) => SyntaxError {
                 mark,
                 message: format!("`{open}` is never closed ({})", e.info()),
-                hint: "close the flow collection, or check the commas between its items",
+                hint: "close the flow collection, or check the commas between its items".into(),
             },
-            None => SyntaxError {
-                mark: (*e.marker()).into(),
-                message: e.info().to_string(),
-                hint: SYNTAX_HINT,
-            },
+            None => {
+                let mark: Mark = (*e.marker()).into();
+                syntax::missing_colon(text, mark, e.info()).unwrap_or(SyntaxError {
+                    mark,
+                    message: e.info().to_string(),
+                    hint: SYNTAX_HINT.into(),
+                })
+            }
         });
     }
     if let Some(err) = builder.error {
@@ -255,13 +259,13 @@ impl Builder {
                     "aliases expand the document to more than {MAX_NODES} nodes ({} of them copies made by aliases)",
                     self.aliased
                 ),
-                hint: "a scenario is small: remove the repeated aliases",
+                hint: "a scenario is small: remove the repeated aliases".into(),
             }
         } else {
             SyntaxError {
                 mark,
                 message: format!("the document has more than {MAX_NODES} nodes"),
-                hint: "a scenario is small: split the file, or remove generated bulk",
+                hint: "a scenario is small: split the file, or remove generated bulk".into(),
             }
         });
         self.done = true;
@@ -289,7 +293,8 @@ impl Builder {
                                 "duplicate key `{}`: each key may appear once in a mapping",
                                 node.as_str().unwrap_or_default()
                             ),
-                            hint: "remove the repeated key, or merge its values into the first one",
+                            hint: "remove the repeated key, or merge its values into the first one"
+                                .into(),
                         });
                     }
                     *pending = Some(node);
@@ -323,7 +328,7 @@ impl MarkedEventReceiver for Builder {
                 self.error.get_or_insert(SyntaxError {
                     mark,
                     message: "a second YAML document: a scenario file holds exactly one".into(),
-                    hint: "put each scenario in its own file, or remove the `---` separator",
+                    hint: "put each scenario in its own file, or remove the `---` separator".into(),
                 });
                 self.done = true;
             }
