@@ -5,8 +5,40 @@ use std::fmt::Write;
 
 use crate::outcome::{CheckStatus, DrillOutcome, human};
 
+/// Scenario text made safe for one table cell, as JUnit does it: ANSI
+/// escape sequences and every other control character dropped, line
+/// breaks and tabs made spaces, `|` escaped.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters up to a final byte in `@`..=`~`.
+                Some('[') => {
+                    for n in chars.by_ref() {
+                        if ('@'..='~').contains(&n) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ESC `\`.
+                Some(']') => {
+                    while let Some(n) = chars.next() {
+                        if n == '\u{7}' || (n == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\n' | '\r' | '\t' => out.push(' '),
+            '|' => out.push_str("\\|"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -121,6 +153,23 @@ fn repeats(out: &mut String, outcomes: &[DrillOutcome]) {
             r.passed(),
             r.runs.len(),
             cells.join(" | ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_carry_no_escape_sequences_or_control_characters() {
+        assert_eq!(
+            cell("\u{1b}[1;31mred\u{1b}[0m | x\u{7}\u{0}\u{9b}y\r\nz\tw"),
+            "red \\| xy  z w"
+        );
+        assert_eq!(
+            cell("\u{1b}]0;title\u{7}a\u{1b}]8;;http://x\u{1b}\\b"),
+            "ab"
         );
     }
 }
