@@ -88,6 +88,36 @@ pub fn read_aliases(file: &Path) -> Result<Vec<(String, Vec<RawCandidate>)>, Vec
         .collect())
 }
 
+/// The change type an alias file's routes most likely carry, from the
+/// first segment of their candidate ids (`prompts:support-answer:v12`):
+/// prompts, agents, evals and data sets by name; anything else — a
+/// provider's model id, as gateways have — is a model.
+pub fn infer_change(routes: &[(String, Vec<RawCandidate>)]) -> ChangeType {
+    let kind = |id: &str| {
+        let head = id
+            .split([':', '/', '@'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match head.trim_end_matches('s') {
+            "prompt" => ChangeType::Prompt,
+            "agent" | "agent_code" | "agent-code" => ChangeType::AgentCode,
+            "eval" => ChangeType::Eval,
+            "data" | "dataset" | "kb" | "index" => ChangeType::Data,
+            _ => ChangeType::Model,
+        }
+    };
+    let mut kinds = routes
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|c| kind(&c.id)));
+    let first = kinds.next().unwrap_or(ChangeType::Model);
+    if kinds.all(|k| k == first) {
+        first
+    } else {
+        ChangeType::Model
+    }
+}
+
 /// The starter scenario's text.
 pub fn render(change: ChangeType, routes: Option<&[(String, Vec<RawCandidate>)]>) -> String {
     let default_routes;
@@ -153,7 +183,11 @@ pub fn render(change: ChangeType, routes: Option<&[(String, Vec<RawCandidate>)]>
         "  The critical error-rate trigger must roll it back to {} within",
         main.version_pin
     );
-    let _ = writeln!(w, "  the {target} target for a {change} change.");
+    let _ = writeln!(
+        w,
+        "  the {target} target for {} {change} change.",
+        change.article()
+    );
     let _ = writeln!(
         w,
         "change: {change}            # prompt | model | agent_code | eval | data"

@@ -99,3 +99,38 @@ fn a_non_terminal_run_reads_well_in_a_ci_log() {
     insta::assert_snapshot!("ci_log_stdout", stdout);
     insta::assert_snapshot!("ci_log_stderr", stderr);
 }
+
+/// A gateway's alias file routes to models: without `--change` the
+/// starter drills a model change (it wrote `change: prompt`), and says
+/// it inferred it; ids of prompts give a prompt drill.
+#[test]
+fn init_from_an_alias_file_infers_the_change_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(&["init", "--from", "fixtures/aliases/gateway-aliases.yaml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\nchange: model "), "{text}");
+    assert!(text.contains("for a model change."), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("change type: model (inferred"),
+        "the inference is said"
+    );
+    let prompts = dir.path().join("prompts.yaml");
+    std::fs::write(
+        &prompts,
+        "aliases:\n  support-answer:\n    candidates:\n      - {id: 'prompts:support-answer:v12', version_pin: support-answer@v12, weight: 100}\n",
+    )
+    .unwrap();
+    let out = drill(&["init", "--from", prompts.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\nchange: prompt "));
+    // An explicit --change wins, and the article fits it.
+    let out = drill(&[
+        "init",
+        "--from",
+        prompts.to_str().unwrap(),
+        "--change",
+        "agent_code",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("for an agent_code change."), "{text}");
+}

@@ -62,7 +62,7 @@ fn roles_authority_and_audit() {
     assert_eq!(st, 403);
     assert_eq!(
         json(&b)["error"]["message"],
-        "role on_call may not roll back a agent_code change (authority: prompt, model); escalate to platform_lead"
+        "role on_call may not roll back an agent_code change (authority: prompt, model); escalate to platform_lead"
     );
     let (st, b) = s.request("POST", "/api/rollback", Some("lead-t"), Some(&rollback));
     assert_eq!(st, 200, "{b}");

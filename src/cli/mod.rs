@@ -93,8 +93,10 @@ pub struct InitArgs {
     #[arg(long)]
     pub from: Option<PathBuf>,
     /// The change type to drill: prompt, model, agent_code, eval or data.
-    #[arg(long, default_value = "prompt")]
-    pub change: crate::scenario::ChangeType,
+    /// Default: inferred from `--from`'s candidate ids (`prompts:…` is a
+    /// prompt, a provider's model id a model), else prompt.
+    #[arg(long)]
+    pub change: Option<crate::scenario::ChangeType>,
     /// Write the scenario here (never over an existing file) instead of
     /// printing it.
     #[arg(long)]
@@ -376,7 +378,18 @@ fn init(args: &InitArgs) -> Exit {
         },
         None => None,
     };
-    let text = crate::starter::render(args.change, routes.as_deref());
+    let change = match (args.change, &routes) {
+        (Some(c), _) => c,
+        (None, Some(r)) => {
+            let c = crate::starter::infer_change(r);
+            eprintln!(
+                "change type: {c} (inferred from the alias file's candidate ids; pass --change to choose another)"
+            );
+            c
+        }
+        (None, None) => crate::scenario::ChangeType::Prompt,
+    };
+    let text = crate::starter::render(change, routes.as_deref());
     let Some(out) = &args.output else {
         print!("{text}");
         return Exit::Passed;

@@ -25,7 +25,8 @@ impl<'p> Procedure<'p> {
                     kind: FindingKind::NoDecision,
                     step: "decide".into(),
                     message: format!(
-                        "nobody may roll back a {} change: give platform_lead authority for it",
+                        "nobody may roll back {} {} change: give platform_lead authority for it",
+                        self.plan.change.article(),
                         self.plan.change
                     ),
                 });

@@ -158,6 +158,14 @@ vocabulary! {
 }
 
 impl ChangeType {
+    /// "a" or "an", as English has it before the change type's name.
+    pub fn article(self) -> &'static str {
+        match self {
+            ChangeType::AgentCode | ChangeType::Eval => "an",
+            _ => "a",
+        }
+    }
+
     /// SPEC section 4: the default restore target of each change type.
     pub fn default_restore_target(self) -> crate::scenario::Dur {
         use crate::scenario::Dur;

@@ -360,8 +360,9 @@ async fn rollback(
             StatusCode::FORBIDDEN,
             "no_authority",
             format!(
-                "role {} may not roll back a {} change (authority: {}); escalate to platform_lead",
+                "role {} may not roll back {} {} change (authority: {}); escalate to platform_lead",
                 who.as_str(),
+                current.change.article(),
                 current.change,
                 allowed.join(", ")
             ),
