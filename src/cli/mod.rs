@@ -55,7 +55,8 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// Serve the registry API (SPEC section 7) until Ctrl-C or SIGTERM.
+    /// Serve the registry API (README: "Staging registry server") until
+    /// Ctrl-C or SIGTERM.
     Serve(ServeArgs),
 }
 

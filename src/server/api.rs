@@ -32,7 +32,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -48,6 +52,11 @@ impl ApiError {
 
     pub fn invalid(message: String) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    /// Puts `context` before the message (what the error was part of).
+    pub(super) fn prefix(&mut self, context: &str) {
+        self.message.insert_str(0, context);
     }
 }
 
@@ -124,7 +133,7 @@ fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 
 type ApiResult = Result<Response, ApiError>;
 
-fn role(app: &App, headers: &HeaderMap) -> Result<Role, ApiError> {
+pub(super) fn role(app: &App, headers: &HeaderMap) -> Result<Role, ApiError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -149,7 +158,7 @@ fn role(app: &App, headers: &HeaderMap) -> Result<Role, ApiError> {
 }
 
 /// Registry faults injected through /admin/faults, checked on every /api call.
-async fn registry_faults(app: &App) -> Result<(), ApiError> {
+pub(super) async fn registry_faults(app: &App) -> Result<(), ApiError> {
     let (down, slow) = app.faults.state();
     if down {
         return Err(ApiError::new(
@@ -164,7 +173,7 @@ async fn registry_faults(app: &App) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     app: &Arc<App>,
     f: impl FnOnce(&App) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -192,7 +201,7 @@ pub fn router(app: Arc<App>) -> Router {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no_endpoint",
-                "no such endpoint: see SPEC section 7",
+                "no such endpoint: see the README's \"Staging registry server\" section for the API",
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -309,7 +318,11 @@ struct RollbackRequest {
     route: Option<String>,
     /// Runbooks for prompts name the prompt; it is the route.
     prompt: Option<String>,
-    target_version: String,
+    target_version: Option<String>,
+    /// A coordinated rollback: several routes, all or nothing.
+    set: Option<Vec<super::coordinated::SetEntry>>,
+    /// Links the set's audit rows (generated when not given).
+    change_id: Option<String>,
     #[serde(default)]
     reason: String,
     /// Compare-and-set: roll back only if the route is still at this revision.
@@ -334,6 +347,21 @@ async fn rollback(
         ));
     }
     let req = body(b)?;
+    if let Some(set) = req.set {
+        if req.route.is_some() || req.prompt.is_some() || req.target_version.is_some() {
+            return Err(ApiError::invalid(
+                "give either `set` or `route` and `target_version`, not both".into(),
+            ));
+        }
+        let change_id = req.change_id;
+        return super::coordinated::rollback_set(&app, who, &headers, set, req.reason, change_id)
+            .await;
+    }
+    let Some(target_version) = req.target_version else {
+        return Err(ApiError::invalid(
+            "missing field `target_version` (or give a `set` of {route, target_version})".into(),
+        ));
+    };
     let route = match (req.route, req.prompt) {
         (Some(r), None) | (None, Some(r)) => r,
         _ => {
@@ -382,7 +410,7 @@ async fn rollback(
         a.store.rollback(
             &route,
             req.revision,
-            &req.target_version,
+            &target_version,
             who.as_str(),
             &reason,
             key.as_deref(),

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod complete;
+mod coordinated;
 mod listen;
 mod store;
 

@@ -14,7 +14,9 @@ use thiserror::Error;
 use crate::registry::rules;
 
 mod idempotency;
+mod set;
 use crate::scenario::{Candidate, ChangeType};
+pub use set::SetItem;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -71,6 +73,10 @@ pub struct AuditRow {
     pub from: serde_json::Value,
     pub to: serde_json::Value,
     pub reason: String,
+    /// The coordinated rollback this write was part of (one id for every
+    /// route of the set); absent for a write on its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 pub struct Store {
@@ -100,7 +106,8 @@ CREATE TABLE IF NOT EXISTS audit (
     revision INTEGER NOT NULL,
     from_json TEXT NOT NULL,
     to_json TEXT NOT NULL,
-    reason TEXT NOT NULL
+    reason TEXT NOT NULL,
+    change_id TEXT
 );
 CREATE TABLE IF NOT EXISTS idempotent_rollbacks (
     key TEXT NOT NULL,
@@ -128,6 +135,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
             "ALTER TABLE routes ADD COLUMN keep_last INTEGER NOT NULL DEFAULT {}",
             rules::DEFAULT_KEEP_LAST
         ))?;
+    }
+    let has_change_id = conn
+        .prepare("SELECT 1 FROM pragma_table_info('audit') WHERE name = 'change_id'")?
+        .exists([])?;
+    if !has_change_id {
+        conn.execute_batch("ALTER TABLE audit ADD COLUMN change_id TEXT")?;
     }
     Ok(())
 }
@@ -235,8 +248,27 @@ impl Store {
         {
             return Ok(stored);
         }
+        let record = Self::rollback_in(&tx, name, revision, target, actor, reason)?;
+        let response = serde_json::to_string(&record)?;
+        if let Some(bound) = &bound {
+            bound.remember(&tx, &response)?;
+        }
+        tx.commit()?;
+        Ok(response)
+    }
+
+    /// Inside `tx`: all of a route's traffic to `target`, a version it
+    /// holds (the rule of a single rollback and of each route of a set).
+    fn rollback_in(
+        tx: &Connection,
+        name: &str,
+        revision: Option<u64>,
+        target: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<RouteRecord, StoreError> {
         let current =
-            Self::read_route(&tx, name)?.ok_or_else(|| StoreError::NoRoute(name.to_string()))?;
+            Self::read_route(tx, name)?.ok_or_else(|| StoreError::NoRoute(name.to_string()))?;
         let id = current
             .candidates
             .iter()
@@ -251,13 +283,7 @@ impl Store {
             candidates: to,
             ..RouteWrite::default()
         };
-        let record = Self::put_in(&tx, name, revision, write, actor, reason)?;
-        let response = serde_json::to_string(&record)?;
-        if let Some(bound) = &bound {
-            bound.remember(&tx, &response)?;
-        }
-        tx.commit()?;
-        Ok(response)
+        Self::put_in(tx, name, revision, write, actor, reason)
     }
 
     /// Replaces a route's candidates inside `tx` if it is at `revision`
@@ -479,7 +505,7 @@ impl Store {
     pub fn audit(&self) -> Result<Vec<AuditRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, at, actor, route, revision, from_json, to_json, reason FROM audit ORDER BY id",
+            "SELECT id, at, actor, route, revision, from_json, to_json, reason, change_id FROM audit ORDER BY id",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -492,22 +518,26 @@ impl Store {
                     r.get::<_, String>(5)?,
                     r.get::<_, String>(6)?,
                     r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(id, at, actor, route, revision, from, to, reason)| {
-                Ok(AuditRow {
-                    id: id as u64,
-                    at,
-                    actor,
-                    route,
-                    revision: revision as u64,
-                    from: serde_json::from_str(&from)?,
-                    to: serde_json::from_str(&to)?,
-                    reason,
-                })
-            })
+            .map(
+                |(id, at, actor, route, revision, from, to, reason, change_id)| {
+                    Ok(AuditRow {
+                        id: id as u64,
+                        at,
+                        actor,
+                        route,
+                        revision: revision as u64,
+                        from: serde_json::from_str(&from)?,
+                        to: serde_json::from_str(&to)?,
+                        reason,
+                        change_id,
+                    })
+                },
+            )
             .collect()
     }
 }
