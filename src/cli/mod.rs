@@ -251,7 +251,7 @@ pub fn main(cli: Cli) -> Exit {
             }
         }
         Command::Schema => {
-            let schema = schemars::schema_for!(scenario::raw::RawScenario);
+            let schema = scenario::schema::schema();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&schema).expect("a schema serializes")

@@ -10,6 +10,7 @@ mod diagnostic;
 pub mod golden;
 pub mod plan;
 pub mod raw;
+pub mod schema;
 pub mod secret;
 pub mod staging;
 pub mod template;

@@ -47,7 +47,7 @@ impl Dur {
             let num_len = rest
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .unwrap_or(rest.len());
-            if num_len == 0 {
+            if num_len == 0 || !is_decimal(&rest[..num_len]) {
                 return Err(format!("invalid duration `{text}`: {hint}"));
             }
             let number: f64 = rest[..num_len]
@@ -166,10 +166,18 @@ impl Percent {
                 "percentage `{text}` has no `%`: write it like `8%` or `0.5%` (a bare number could mean 8% or 0.08%)"
             ));
         };
-        let value: f64 = number
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid percentage `{text}`: write it like `8%` or `0.5%`"))?;
+        let bad = || {
+            format!(
+                "invalid percentage `{text}`: write digits with an optional decimal part and `%`, like `8%` or `0.5%`"
+            )
+        };
+        if number.strip_prefix('-').is_some_and(is_decimal) {
+            return Err(format!("percentage `{text}` is negative"));
+        }
+        if !is_decimal(number) {
+            return Err(bad());
+        }
+        let value: f64 = number.parse().map_err(|_| bad())?;
         if !value.is_finite() || value < 0.0 {
             return Err(format!("percentage `{text}` is negative"));
         }
@@ -296,6 +304,16 @@ impl<T: ParseUnit> Visitor<'_> for UnitVisitor<T> {
     }
 }
 
+/// Digits with an optional decimal part (`5`, `0.5`), as the JSON Schema's
+/// patterns have it: not `.5`, `5.`, `1e1` or ` 5`.
+fn is_decimal(s: &str) -> bool {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    !whole.is_empty()
+        && !frac.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +333,18 @@ mod tests {
         for (text, ms) in table {
             assert_eq!(Dur::parse(text), Ok(Dur(ms)), "{text}");
         }
+    }
+
+    #[test]
+    fn numbers_are_digits_with_an_optional_decimal_part_as_the_schema_says() {
+        for text in [".5%", "5.%", "5 %", "1e1%", "+5%", "0x5%", "5..0%"] {
+            assert!(Percent::parse(text).is_err(), "{text}");
+        }
+        for text in [".5s", "5.s", "1e1s", "5 s"] {
+            assert!(Dur::parse(text).is_err(), "{text}");
+        }
+        assert_eq!(Percent::parse("0.5%"), Ok(Percent(0.005)));
+        assert_eq!(Percent::parse("007%"), Ok(Percent(0.07)));
     }
 
     #[test]

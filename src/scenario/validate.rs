@@ -14,6 +14,10 @@ mod staging;
 mod team;
 mod world;
 
+pub(crate) use faults::fault_fields;
+pub(crate) use procedure::{mechanism_fields, mechanism_required};
+pub(crate) use staging::staging_fields;
+
 use std::path::Path as FsPath;
 
 use serde::de::DeserializeOwned;

@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// The fields each fault kind needs, and the only ones it takes (the
+/// validator's rule, and the JSON Schema's).
+pub(crate) fn fault_fields(kind: FaultKind) -> &'static [&'static str] {
+    match kind {
+        FaultKind::RegistryOutage
+        | FaultKind::MetricsGap
+        | FaultKind::RegistryFreeze
+        | FaultKind::NetworkPartition => &["at", "for"],
+        FaultKind::RegistryCrash => &["at", "restart_after"],
+        FaultKind::RegistrySlow => &["add"],
+        FaultKind::RetireTarget => &[],
+        FaultKind::RenameRoute => &["from", "to"],
+        FaultKind::ConfigMismatch => &["fix_after"],
+        FaultKind::StaleCache => &["ttl"],
+        FaultKind::PartialPropagation => &["routers", "stuck"],
+        FaultKind::MetricsLag => &["lag"],
+        FaultKind::PagerDown => &["for"],
+        FaultKind::TargetAlsoBad => &["behaviour"],
+    }
+}
+
 impl Checker<'_> {
     /// Each fault kind with exactly its own fields, typed.
     pub(super) fn faults(
@@ -17,22 +38,7 @@ impl Checker<'_> {
         for (i, f) in raw.into_iter().enumerate() {
             let path = base.index(i);
             let kind = f.kind;
-            let fields: &[&str] = match kind {
-                FaultKind::RegistryOutage
-                | FaultKind::MetricsGap
-                | FaultKind::RegistryFreeze
-                | FaultKind::NetworkPartition => &["at", "for"],
-                FaultKind::RegistryCrash => &["at", "restart_after"],
-                FaultKind::RegistrySlow => &["add"],
-                FaultKind::RetireTarget => &[],
-                FaultKind::RenameRoute => &["from", "to"],
-                FaultKind::ConfigMismatch => &["fix_after"],
-                FaultKind::StaleCache => &["ttl"],
-                FaultKind::PartialPropagation => &["routers", "stuck"],
-                FaultKind::MetricsLag => &["lag"],
-                FaultKind::PagerDown => &["for"],
-                FaultKind::TargetAlsoBad => &["behaviour"],
-            };
+            let fields = fault_fields(kind);
             let present = [
                 ("at", f.at.is_some()),
                 ("for", f.for_.is_some()),

@@ -2,6 +2,28 @@
 
 use super::*;
 
+/// The optional fields each mechanism takes (the validator's rule, and
+/// the JSON Schema's).
+pub(crate) fn mechanism_fields(m: Mechanism) -> &'static [&'static str] {
+    match m {
+        Mechanism::RouteWeight | Mechanism::AliasRemap => &[],
+        Mechanism::Gradual => &["stages", "hold", "abort_if"],
+        Mechanism::Redeploy => &["replicas", "surge", "per_replica", "image_pull"],
+        Mechanism::RevertSet => &["rebaseline"],
+        Mechanism::RestoreData => &["documents", "rebuild_rate"],
+    }
+}
+
+/// The fields a mechanism cannot do without, each with an example.
+pub(crate) fn mechanism_required(m: Mechanism) -> &'static [(&'static str, &'static str)] {
+    match m {
+        Mechanism::Redeploy => &[("replicas", "6"), ("per_replica", "90s")],
+        Mechanism::RevertSet => &[("rebaseline", "10m")],
+        Mechanism::RestoreData => &[("documents", "2000000"), ("rebuild_rate", "500")],
+        _ => &[],
+    }
+}
+
 impl Checker<'_> {
     pub(super) fn procedure(
         &mut self,
@@ -177,14 +199,7 @@ impl Checker<'_> {
 
     pub(super) fn execute(&mut self, raw: RawExecute, path: &Path) -> Option<Execute> {
         let m = raw.mechanism;
-        // Which optional fields each mechanism takes.
-        let allowed: &[&str] = match m {
-            Mechanism::RouteWeight | Mechanism::AliasRemap => &[],
-            Mechanism::Gradual => &["stages", "hold", "abort_if"],
-            Mechanism::Redeploy => &["replicas", "surge", "per_replica", "image_pull"],
-            Mechanism::RevertSet => &["rebaseline"],
-            Mechanism::RestoreData => &["documents", "rebuild_rate"],
-        };
+        let allowed = mechanism_fields(m);
         let present = [
             ("stages", raw.stages.is_some()),
             ("hold", raw.hold.is_some()),
@@ -220,16 +235,16 @@ impl Checker<'_> {
                 ok = false;
             }
         }
-        let mut required = |c: &mut Self, field: &str, is_set: bool, example: &str| {
-            if !is_set {
-                c.error(
+        for &(field, example) in mechanism_required(m) {
+            if !present.iter().any(|&(f, set)| f == field && set) {
+                self.error(
                     &path.key("mechanism"),
                     format!("mechanism `{m}` needs `{field}`"),
                     format!("add `{field}: {example}`"),
                 );
                 ok = false;
             }
-        };
+        }
         let model = match m {
             Mechanism::RouteWeight | Mechanism::AliasRemap => Some(ExecModel::Switch),
             Mechanism::Gradual => {
@@ -281,8 +296,6 @@ impl Checker<'_> {
                 })
             }
             Mechanism::Redeploy => {
-                required(self, "replicas", raw.replicas.is_some(), "6");
-                required(self, "per_replica", raw.per_replica.is_some(), "90s");
                 let surge = raw.surge.unwrap_or(1);
                 if surge == 0
                     || raw.replicas == Some(0)
@@ -302,15 +315,10 @@ impl Checker<'_> {
                     image_pull: raw.image_pull.unwrap_or(Dur::ZERO),
                 })
             }
-            Mechanism::RevertSet => {
-                required(self, "rebaseline", raw.rebaseline.is_some(), "10m");
-                Some(ExecModel::RevertSet {
-                    rebaseline: raw.rebaseline.unwrap_or_default(),
-                })
-            }
+            Mechanism::RevertSet => Some(ExecModel::RevertSet {
+                rebaseline: raw.rebaseline.unwrap_or_default(),
+            }),
             Mechanism::RestoreData => {
-                required(self, "documents", raw.documents.is_some(), "2000000");
-                required(self, "rebuild_rate", raw.rebuild_rate.is_some(), "500");
                 let rate = raw.rebuild_rate.unwrap_or(1.0);
                 if !(rate.is_finite() && rate > 0.0) {
                     self.error(

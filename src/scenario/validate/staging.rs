@@ -26,6 +26,13 @@ fn fields_of(kind: StagingKind) -> &'static [&'static str] {
     }
 }
 
+/// What a kind takes and what it needs (for the JSON Schema).
+pub(crate) fn staging_fields(
+    kind: StagingKind,
+) -> (&'static [&'static str], &'static [&'static str]) {
+    (fields_of(kind), required_of(kind))
+}
+
 /// The fields a kind cannot do without (`model`/`prompt` is checked apart).
 fn required_of(kind: StagingKind) -> &'static [&'static str] {
     match kind {
