@@ -239,3 +239,55 @@ fn live_flags_are_checked() {
         String::from_utf8_lossy(&out.stderr).contains("registry http://127.0.0.1:9 is unreachable")
     );
 }
+
+/// A registry that takes connections and never answers was waited on for
+/// the whole call timeout (62 s once) before exit 3, with a message that
+/// did not say it had answered nothing. The first contact now waits at
+/// most 10 s and says what it waited for.
+#[test]
+fn a_silent_registry_is_named_after_a_bounded_wait() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        let mut open = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < until {
+            match listener.accept() {
+                Ok((c, _)) => open.push(c),
+                Err(_) if open.len() > 4 => break,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        open.len()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{addr}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args([
+            "run",
+            "scenarios/prompt-error-spike-auto-rollback.yaml",
+            "--backend",
+            "http",
+            "--registry",
+            &url,
+            "--token",
+            "abcdefgh",
+            "--report-dir",
+        ])
+        .arg(dir.path())
+        .current_dir(root())
+        .env_remove("ROLLBACK_DRILL_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "registry {url} is unreachable or refused GET /healthz: no answer within 10s"
+        )),
+        "{stderr}"
+    );
+    drop(held);
+}

@@ -43,6 +43,10 @@ impl Http {
         self.conn = None;
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
     }

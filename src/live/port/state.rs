@@ -23,6 +23,10 @@ pub struct RouteState {
     pub keep_last: u32,
 }
 
+/// The longest the first contact with a registry waits to connect and
+/// for its answer to start.
+pub const REACH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl RouteState {
     fn same_state(&self, other: &RouteState) -> bool {
         self.candidates == other.candidates
@@ -44,11 +48,24 @@ impl LivePort<'_> {
         }
     }
 
-    /// Whether the registry answers at all: exit 3 when it does not.
+    /// Whether the registry answers at all: exit 3 when it does not. The
+    /// first contact waits at most [`REACH_WAIT`] to connect and for the
+    /// first byte of the answer, so a registry that takes connections and
+    /// never answers is named within seconds, not after the call timeout.
     pub fn reach(&mut self) -> Result<(), LiveError> {
+        let usual = self.http.timeout();
+        self.http.set_timeout(REACH_WAIT.min(usual));
         let r = self.http.call("GET", "/healthz", None);
+        self.http.set_timeout(usual);
         match r.status {
             200 => Ok(()),
+            0 if r.timed_out => Err(self.unreachable(
+                "GET /healthz",
+                format!(
+                    "no answer within {}s (it may take connections and never answer): is it a rollback-drill registry, and is --registry its address?",
+                    REACH_WAIT.min(usual).as_secs_f64()
+                ),
+            )),
             0 => Err(self.unreachable(
                 "GET /healthz",
                 "no answer: is it running, and is --registry its address?".into(),
