@@ -134,3 +134,19 @@ fn init_from_an_alias_file_infers_the_change_type() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("for an agent_code change."), "{text}");
 }
+
+/// The README's first step writes into a folder that does not exist yet.
+#[test]
+fn init_makes_the_folder_it_writes_into() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drills/monthly/first.yaml");
+    let out = drill(&["init", "--output", file.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = file.to_str().unwrap();
+    assert_eq!(drill(&["validate", f]).status.code(), Some(0));
+}

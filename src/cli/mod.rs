@@ -395,10 +395,17 @@ fn init(args: &InitArgs) -> Exit {
         print!("{text}");
         return Exit::Passed;
     };
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(out)
+    // A new drills folder is made, as a newcomer's first `--output
+    // drills/first.yaml` expects.
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    let written = parent
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(out)
+        })
         .and_then(|mut f| f.write_all(text.as_bytes()));
     match written {
         Ok(()) => {
