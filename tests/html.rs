@@ -300,3 +300,56 @@ fn report_renders_in_headless_chromium() {
     assert!(size > 10 * 1024, "screenshot is only {size} bytes");
     std::fs::copy(&png, "/tmp/report.png").expect("copy the screenshot to /tmp");
 }
+
+/// The timeline's small things stay visible: a healthy 1% and 5% canary on a log
+/// share axis with a tick per step, each version's quality, and points of
+/// one instant under one label (an automatic rollback detects and decides
+/// at once).
+#[test]
+fn small_canary_steps_per_version_quality_and_labels_that_do_not_pile_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("scenarios/healthy-release-not-rolled-back.yaml")
+        .unwrap()
+        .replace(
+            "  weight: 25%\n",
+            "  steps: [1%, 5%, 25%]\n  step_every: 4m\n",
+        );
+    let file = dir.path().join("canary.yaml");
+    std::fs::write(&file, text).unwrap();
+    let staged = sim::run(&scenario::load_file(&file).expect("valid scenario"));
+    let steps: Vec<String> = staged
+        .audit
+        .iter()
+        .filter(|a| a.actor == "deployer")
+        .map(|a| a.to.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(steps.first().map(String::as_str), Some("1%"), "{steps:?}");
+    let page = html::render(&[staged]);
+    assert!(
+        page.contains("traffic share by version (log scale)"),
+        "log axis"
+    );
+    assert_eq!(page.matches("class=\"release-step\"").count(), steps.len());
+    for share in &steps {
+        assert!(
+            page.contains(&format!(">{share}</text>")),
+            "a tick names the {share} step"
+        );
+    }
+    assert!(page.matches("class=\"version-quality\"").count() >= 2);
+
+    let auto = run_file("scenarios/prompt-error-spike-auto-rollback.yaml");
+    let (detected, decided) = (auto.record.detected, auto.record.decided);
+    assert_eq!(
+        detected, decided,
+        "an automatic rollback decides when it detects"
+    );
+    let page = html::render(&[auto]);
+    // Two markers (each keeps its time), one label naming both.
+    assert_eq!(page.matches("data-point=\"detected\"").count(), 1);
+    assert_eq!(page.matches("data-point=\"decided\"").count(), 1);
+    assert!(
+        page.contains(">detected, decided "),
+        "one label for one instant"
+    );
+}

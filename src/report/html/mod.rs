@@ -128,7 +128,7 @@ pub fn render_with_slo(outcomes: &[DrillOutcome], slo: Option<&crate::slo::Repor
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
-         <header>\n<h1>{title}</h1>\n<p class=\"muted\">{} drill(s). Times are seconds of drill time from the start of each drill.</p>\n</header>\n",
+         <header>\n<h1>{title}</h1>\n<p class=\"muted\">{} drill(s). Times are drill time since each drill started (<code>20m30s</code>: 20 minutes 30 seconds in).</p>\n</header>\n",
         list.len()
     );
     summary(&mut out, &list);

@@ -59,35 +59,25 @@ pub(super) fn render(o: &DrillOutcome) -> String {
         x1: W - RIGHT,
     };
 
-    // Marker labels go in rows above the panels, a new row when they would overlap.
-    let mut rows: Vec<f64> = Vec::new();
-    let mut marks = Vec::new();
-    for (point, ms) in MARKERS.iter().zip([
-        Some(o.released),
-        Some(o.onset),
-        r.detected,
-        r.decided,
-        r.restored,
-        r.verified,
-    ]) {
-        let Some(ms) = ms else { continue };
-        let x = sc.x(secs(ms));
-        let label = format!("{} {}", point.0, human(secs(ms)));
-        let w = label.chars().count() as f64 * 6.2 + 10.0;
-        let end_anchor = x + w > W;
-        let (from, to) = if end_anchor { (x - w, x) } else { (x, x + w) };
-        let row = match rows.iter().position(|&e| e <= from) {
-            Some(i) => i,
-            None => {
-                rows.push(0.0);
-                rows.len() - 1
-            }
-        };
-        rows[row] = to;
-        marks.push((point, ms, x, row, label, end_anchor));
-    }
+    // Marker labels go in rows above the panels, a new row when they would
+    // overlap; points a few pixels apart (a short drill, an instant
+    // decision) share one line and one label instead of piling up.
+    let points: Vec<(&(&str, &str), u64)> = MARKERS
+        .iter()
+        .zip([
+            Some(o.released),
+            Some(o.onset),
+            r.detected,
+            r.decided,
+            r.restored,
+            r.verified,
+        ])
+        .filter_map(|(p, ms)| Some((p, ms?)))
+        .collect();
+    let marks = layout_marks(&points, &sc);
+    let rows = marks.iter().map(|m| m.row + 1).max().unwrap_or(1);
     // Each panel's title sits in the gap above it.
-    let top = 10.0 + rows.len().max(1) as f64 * 15.0 + 24.0;
+    let top = 10.0 + rows as f64 * 15.0 + 24.0;
     let panels = [(top, 120.0), (top + 154.0, 80.0), (top + 268.0, 80.0)];
     let bottom = top + 348.0;
     let height = bottom + 26.0;
@@ -192,18 +182,63 @@ pub(super) fn render(o: &DrillOutcome) -> String {
         }
         (answered > 0).then(|| good as f64 / answered as f64)
     };
-    let q_min = tl.points.iter().filter_map(quality).fold(1.0, f64::min);
+    let version_quality = |p: &crate::timeline::Point, v: &str| {
+        let c = p.versions.get(v)?;
+        let answered = c.requests - c.errors;
+        (answered > 0).then(|| c.good as f64 / answered as f64)
+    };
+    let versions = tl.versions();
+    let q_min = tl
+        .points
+        .iter()
+        .flat_map(|p| {
+            versions
+                .iter()
+                .filter_map(|v| version_quality(p, v))
+                .chain(quality(p))
+        })
+        .fold(1.0, f64::min);
+    // A 1% or 5% canary is a hairline on a linear axis: when a release
+    // step is below 10%, the share is drawn on a log axis from 0.1% to 100%.
+    let log_share = o
+        .audit
+        .iter()
+        .filter(|a| a.actor == "deployer")
+        .filter_map(|a| {
+            step_share(&a.to, &o.release_version)
+                .strip_suffix('%')?
+                .parse::<f64>()
+                .ok()
+        })
+        .any(|pct| pct > 0.0 && pct < 10.0);
     let q_low = (((q_min - 0.02) * 10.0).floor() / 10.0).clamp(0.0, 0.9);
     let axes = [
         ("error rate by version", 0.0, rate_top),
-        ("traffic share by version", 0.0, 1.0),
-        ("quality of the route (good / answered)", q_low, 1.0),
+        (
+            if log_share {
+                "traffic share by version (log scale)"
+            } else {
+                "traffic share by version"
+            },
+            0.0,
+            1.0,
+        ),
+        (
+            "quality by version and of the route (good / answered)",
+            q_low,
+            1.0,
+        ),
     ];
     let mut titles = String::new();
     for (&(y0, h), &(title, lo, hi)) in panels.iter().zip(&axes) {
-        for k in 0..=2 {
-            let v = lo + (hi - lo) * k as f64 / 2.0;
-            let y = y0 + h - h * k as f64 / 2.0;
+        let log = log_share && title.starts_with("traffic share");
+        for k in 0..=if log { 3 } else { 2 } {
+            let (v, y) = if log {
+                // 0.1%, 1%, 10%, 100%.
+                (10f64.powi(k - 3), y0 + h - h * k as f64 / 3.0)
+            } else {
+                (lo + (hi - lo) * k as f64 / 2.0, y0 + h - h * k as f64 / 2.0)
+            };
             put!(
                 s,
                 "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e5e7eb\"/>\
@@ -222,6 +257,10 @@ pub(super) fn render(o: &DrillOutcome) -> String {
     }
     let y_of = |panel: usize, v: f64| {
         let ((y0, h), (_, lo, hi)) = (panels[panel], axes[panel]);
+        if panel == 1 && log_share {
+            let decades = (v.max(0.001).log10() + 3.0) / 3.0;
+            return y0 + h - decades.clamp(0.0, 1.0) * h;
+        }
         y0 + h - (v.clamp(lo, hi) - lo) / (hi - lo) * h
     };
     for (v, colour) in &colours {
@@ -234,7 +273,16 @@ pub(super) fn render(o: &DrillOutcome) -> String {
             let mine = p.versions.get(v).map_or(0, |c| c.requests);
             (n > 0).then(|| (mid(p.t_s), y_of(1, mine as f64 / n as f64)))
         }));
-        for (class, d) in [("error-rate", rates), ("share", shares)] {
+        let qualities = path(
+            tl.points
+                .iter()
+                .map(|p| version_quality(p, v).map(|q| (mid(p.t_s), y_of(2, q)))),
+        );
+        for (class, d) in [
+            ("error-rate", rates),
+            ("share", shares),
+            ("version-quality", qualities),
+        ] {
             put!(
                 s,
                 "<path class=\"{class}\" data-version=\"{}\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{colour}\" \
@@ -251,21 +299,53 @@ pub(super) fn render(o: &DrillOutcome) -> String {
     );
     put!(
         s,
-        "<path class=\"quality\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{QUALITY_COLOUR}\" stroke-width=\"1.8\"/>\n",
+        "<path class=\"quality\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{QUALITY_COLOUR}\" stroke-width=\"1.8\" stroke-dasharray=\"5 3\"/>\n",
         q.trim()
     );
-    for &(&(point, colour), ms, x, row, ref label, end_anchor) in &marks {
-        let ly = 10.0 + (row as f64 + 1.0) * 15.0 - 4.0;
+    for m in &marks {
+        let ly = 10.0 + (m.row as f64 + 1.0) * 15.0 - 4.0;
+        let (x, colour) = (m.x, m.colour);
+        // One marker per point (each with its time); the group's label on
+        // the first.
+        for (k, (point, ms)) in m.points.iter().enumerate() {
+            let text = if k == 0 {
+                format!(
+                    "<text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{colour}\" text-anchor=\"{}\" class=\"halo\">{}</text>",
+                    if m.end_anchor { x - 3.0 } else { x + 3.0 },
+                    if m.end_anchor { "end" } else { "start" },
+                    m.label
+                )
+            } else {
+                String::new()
+            };
+            put!(
+                s,
+                "<g class=\"marker\" data-point=\"{point}\" data-t=\"{}\">\
+                 <line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"{colour}\" \
+                 stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>{text}</g>\n",
+                json_secs(secs(*ms)),
+                ly + 4.0,
+            );
+        }
+    }
+    // The release's canary steps: a tick on the share panel at each of the
+    // deployer's writes, with the release's share after it.
+    let (share_top, _) = panels[1];
+    for a in o.audit.iter().filter(|a| a.actor == "deployer") {
+        let x = sc.x(a.at_s);
+        let share = step_share(&a.to, &o.release_version);
         put!(
             s,
-            "<g class=\"marker\" data-point=\"{point}\" data-t=\"{}\">\
-             <line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{bottom:.1}\" stroke=\"{colour}\" \
-             stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\
-             <text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{colour}\" text-anchor=\"{}\" class=\"halo\">{label}</text></g>\n",
-            json_secs(secs(ms)),
-            ly + 4.0,
-            if end_anchor { x - 3.0 } else { x + 3.0 },
-            if end_anchor { "end" } else { "start" },
+            "<g class=\"release-step\" data-t=\"{}\"><path d=\"M{x:.1} {:.1} l-4 -7 h8 z\" fill=\"{RELEASE_COLOUR}\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"halo\" fill=\"{RELEASE_COLOUR}\">{}</text>\
+             <title>{} {}</title></g>\n",
+            json_secs(a.at_s),
+            share_top + 1.0,
+            x + 5.0,
+            share_top + 11.0,
+            esc(&share),
+            human(a.at_s),
+            esc(&a.reason)
         );
     }
     s.push_str(&titles);
@@ -284,10 +364,85 @@ pub(super) fn render(o: &DrillOutcome) -> String {
     }
     put!(
         s,
-        "<span><i class=\"sw\" style=\"background:{QUALITY_COLOUR}\"></i>route quality</span>\
+        "<span><i class=\"sw\" style=\"background:{QUALITY_COLOUR}\"></i>route quality (dashed)</span>\
          <span><i class=\"sw box\" style=\"background:#bbf7d0\"></i>restore target from decided (red: missed)</span>\
          <span>buckets of {}</span></div>\n",
         human(tl.bucket_s)
     );
     s
+}
+
+/// One marker line and its label: the points it stands for (several when
+/// they fall within a few pixels of each other).
+struct Mark {
+    points: Vec<(&'static str, u64)>,
+    colour: &'static str,
+    x: f64,
+    row: usize,
+    label: String,
+    end_anchor: bool,
+}
+
+/// Points closer than this (px) share a marker.
+const SAME_X: f64 = 6.0;
+
+fn layout_marks(points: &[(&(&'static str, &'static str), u64)], sc: &Scale) -> Vec<Mark> {
+    // (x, the points there, the first point's colour)
+    type Group = (f64, Vec<(&'static str, u64)>, &'static str);
+    let mut groups: Vec<Group> = Vec::new();
+    for &(&(name, colour), ms) in points {
+        let x = sc.x(secs(ms));
+        match groups.last_mut() {
+            Some((gx, members, _)) if (x - *gx).abs() < SAME_X => members.push((name, ms)),
+            _ => groups.push((x, vec![(name, ms)], colour)),
+        }
+    }
+    let mut rows: Vec<f64> = Vec::new();
+    groups
+        .into_iter()
+        .map(|(x, members, colour)| {
+            // Points of one instant are named together: `detected, decided 30s`.
+            let mut parts: Vec<(Vec<&str>, u64)> = Vec::new();
+            for &(name, ms) in &members {
+                match parts.last_mut() {
+                    Some((names, at)) if *at == ms => names.push(name),
+                    _ => parts.push((vec![name], ms)),
+                }
+            }
+            let label = parts
+                .iter()
+                .map(|(names, ms)| format!("{} {}", names.join(", "), human(secs(*ms))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let w = label.chars().count() as f64 * 6.2 + 10.0;
+            let end_anchor = x + w > W;
+            let (from, to) = if end_anchor { (x - w, x) } else { (x, x + w) };
+            let row = match rows.iter().position(|&e| e <= from) {
+                Some(i) => i,
+                None => {
+                    rows.push(0.0);
+                    rows.len() - 1
+                }
+            };
+            rows[row] = to;
+            Mark {
+                points: members,
+                colour,
+                x,
+                row,
+                label,
+                end_anchor,
+            }
+        })
+        .collect()
+}
+
+/// The release's share in a route write's `to` (`v12 95%, v13 5%` → `5%`).
+fn step_share(to: &str, release: &str) -> String {
+    to.split(", ")
+        .find_map(|part| {
+            let (version, share) = part.rsplit_once(' ')?;
+            (version == release).then(|| share.to_string())
+        })
+        .unwrap_or_else(|| "step".to_string())
 }
