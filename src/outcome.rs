@@ -160,16 +160,24 @@ impl Check {
     }
 }
 
+/// Seconds from `from` to `to`, subtracted in whole milliseconds: a
+/// difference of two float seconds carries noise (`60.00800000000004`).
 fn span(from: Option<u64>, to: Option<u64>) -> Option<f64> {
-    Some(to? as f64 / 1000.0 - from? as f64 / 1000.0)
+    Some((to? as i64 - from? as i64) as f64 / 1000.0)
 }
 
-/// `12m30s` from seconds.
+/// `12m30s` from seconds, to what matters for a phase of that length:
+/// whole seconds from a minute on (`1m0.008s` is `1m`), tenths from a
+/// second on, milliseconds below.
 pub fn human(seconds: f64) -> String {
-    if seconds < 0.0 {
-        return format!("-{}", Dur((-seconds * 1000.0).round() as u64));
-    }
-    Dur((seconds * 1000.0).round() as u64).to_string()
+    let ms = (seconds.abs() * 1000.0).round() as u64;
+    let shown = match ms {
+        60_000.. => (ms + 500) / 1000 * 1000,
+        1000.. => (ms + 50) / 100 * 100,
+        _ => ms,
+    };
+    let sign = if seconds < 0.0 && shown > 0 { "-" } else { "" };
+    format!("{sign}{}", Dur(shown))
 }
 
 impl DrillOutcome {
@@ -411,4 +419,33 @@ impl DrillOutcome {
 
 pub fn timeline_secs(ms: Option<u64>) -> Option<f64> {
     ms.map(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{human, span};
+
+    #[test]
+    fn spans_are_whole_milliseconds_without_float_noise() {
+        // 75.008 − 15.000 in float seconds is 60.007999999999996.
+        let d = span(Some(15_000), Some(75_008)).unwrap();
+        assert_eq!(serde_json::to_string(&d).unwrap(), "60.008");
+        assert_eq!(span(Some(5), None), None);
+    }
+
+    #[test]
+    fn human_times_round_to_what_matters() {
+        let table = [
+            (60.008, "1m"),
+            (333.4, "5m33s"),
+            (59.96, "1m"),
+            (3.456, "3.5s"),
+            (0.25, "250ms"),
+            (0.0, "0s"),
+            (-4.04, "-4s"),
+        ];
+        for (s, want) in table {
+            assert_eq!(human(s), want, "{s}");
+        }
+    }
 }

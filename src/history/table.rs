@@ -197,7 +197,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("http: median of 1 passing run(s): detect -, decide -, restore 2m5.5s"),
+            text.contains("http: median of 1 passing run(s): detect -, decide -, restore 2m6s"),
             "{text}"
         );
     }
