@@ -241,20 +241,27 @@ fn every_invalid_fixture_exits_2_from_validate_and_run() {
 }
 
 #[test]
-fn a_real_staging_scenario_validates_but_is_not_run_yet() {
+fn a_real_staging_scenario_runs_against_its_system_and_needs_it_up() {
     let file = "fixtures/staging/mlflow-model-alias.yaml";
     let out = drill(&["validate", file]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let reports = tempfile::tempdir().unwrap();
     let dir = reports.path().join("r");
-    let out = drill(&["run", file, "--report-dir", dir.to_str().unwrap()]);
-    assert_eq!(code(&out), 2);
+    // Nothing listens on the discard port: the system is unreachable (3),
+    // named as the scenario writes it, and nothing runs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["run", file, "--report-dir", dir.to_str().unwrap()])
+        .env("MLFLOW_URL", "http://127.0.0.1:9")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3);
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("mlflow-model-alias.yaml: `staging: {kind: mlflow}` is validated, but drills against a team's own staging are not run yet"),
+        stderr.contains("error: MLflow ${MLFLOW_URL} is unreachable or refused GET /health"),
         "{stderr}"
     );
-    assert!(!dir.exists(), "nothing may run, nothing may be written");
+    assert!(!stderr.contains("127.0.0.1:9"), "{stderr}");
 }
 
 #[test]
