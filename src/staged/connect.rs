@@ -207,9 +207,20 @@ pub fn preflight(plan: &Plan, c: &mut Connected) -> Result<Vec<Finding>, LiveErr
                 StagingPlan::Mlflow(m) => m.alias.clone(),
                 _ => String::new(),
             };
-            client
-                .registered_model(name)
-                .map_err(|e| fail(&format!("reading {} `{name}`", kind_of(entity)), &e))?;
+            match client.registered_model(name) {
+                Ok(_) => {}
+                Err(e) if e.code() == Some("RESOURCE_DOES_NOT_EXIST") => {
+                    found.push(Drift {
+                        kind: FindingKind::RouteMoved,
+                        detail: format!(
+                            "{} `{name}` does not exist (renamed or deleted)",
+                            kind_of(entity)
+                        ),
+                    });
+                    return Ok(findings(plan, &label, found));
+                }
+                Err(e) => return Err(fail(&format!("reading {} `{name}`", kind_of(entity)), &e)),
+            }
             let now = client
                 .alias(name, &alias)
                 .map_err(|e| fail("reading the alias", &e))?;
@@ -294,7 +305,11 @@ pub fn preflight(plan: &Plan, c: &mut Connected) -> Result<Vec<Finding>, LiveErr
             .snapshot()
             .map_err(|e| fail("taking the snapshot teardown restores", &e))?;
     }
-    Ok(found
+    Ok(findings(plan, &label, found))
+}
+
+fn findings(plan: &Plan, label: &str, found: Vec<Drift>) -> Vec<Finding> {
+    found
         .into_iter()
         .map(|d| Finding {
             kind: d.kind,
@@ -305,7 +320,7 @@ pub fn preflight(plan: &Plan, c: &mut Connected) -> Result<Vec<Finding>, LiveErr
                 clean(plan, &d.detail)
             ),
         })
-        .collect())
+        .collect()
 }
 
 fn kind_of(entity: &MlflowEntity) -> &'static str {

@@ -102,6 +102,7 @@ pub fn run(plan: &Plan, opts: &StagedOptions) -> Result<DrillOutcome, LiveError>
         mock.clone(),
         recorder.clone(),
         routing.clone(),
+        path.clone(),
     );
     let traffic = Traffic::spawn(
         path,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::connect::{Connected, System, clean};
-use super::traffic::Routing;
+use super::traffic::{Path, Routing};
 use crate::drill::{PageOutcome, Staging, TeamReply, WriteAck};
 use crate::live::recorder::Recorder;
 use crate::metrics::Observation;
@@ -32,6 +32,8 @@ pub struct StagedPort<'p> {
     pub mock: Arc<MockBackend>,
     pub recorder: Arc<Mutex<Recorder>>,
     pub routing: Arc<Mutex<Routing>>,
+    /// Where traffic goes (the stand-in app, or the proxy).
+    path: Arc<Path>,
     /// The release's entry id in the system, once registered.
     pub release_entry: Option<String>,
     /// The route as preflight found it, then after every write.
@@ -50,6 +52,7 @@ impl<'p> StagedPort<'p> {
         mock: Arc<MockBackend>,
         recorder: Arc<Mutex<Recorder>>,
         routing: Arc<Mutex<Routing>>,
+        path: Arc<Path>,
     ) -> StagedPort<'p> {
         let found = plan
             .registry
@@ -66,6 +69,7 @@ impl<'p> StagedPort<'p> {
             mock,
             recorder,
             routing,
+            path,
             release_entry: None,
             history: vec![found],
             baseline: None,
@@ -202,14 +206,17 @@ impl<'p> StagedPort<'p> {
             e => Err(e),
         })?;
         let before = self.as_candidates(&entries);
+        // An alias names one version: the others are not written (nor
+        // recorded) at 0%.
+        let alias = matches!(self.conn.borrow().system, System::Mlflow { .. });
+        let candidates: Vec<Candidate> = candidates
+            .iter()
+            .filter(|c| !alias || c.weight > 0.0)
+            .cloned()
+            .collect();
         let mut weights = Vec::new();
-        for c in candidates {
+        for c in &candidates {
             weights.push((self.entry_id(c, &entries)?, c.weight));
-        }
-        // A route whose entries all weigh 0 routes nothing: drop entries of
-        // weight 0 from an alias (it takes the whole one only).
-        if let System::Mlflow { .. } = self.conn.borrow().system {
-            weights.retain(|(_, w)| *w > 0.0);
         }
         let written = self.conn.borrow_mut().route.write(&weights);
         written.map_err(|e| self.refused("writing the route", &e))?;
@@ -222,13 +229,14 @@ impl<'p> StagedPort<'p> {
             }
             None => String::new(),
         };
-        self.history.push(candidates.to_vec());
+        let to = describe(&candidates);
+        self.history.push(candidates);
         self.audit.push(AuditEntry {
             at_s: (now as f64).round() / 1000.0,
             actor: actor.to_string(),
             route: self.plan.release.route.clone(),
             from: describe(&before),
-            to: describe(candidates),
+            to,
             reason: reason.to_string(),
         });
         Ok(note)
@@ -484,11 +492,14 @@ impl Staging for StagedPort<'_> {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError> {
-        self.write(&candidates, actor, reason)?;
-        let acked_at = self.now_ms().max(now);
         let off_release = candidates
             .iter()
             .all(|c| c.version != self.plan.release.version || c.weight == 0.0);
+        if off_release {
+            self.path.refresh_now();
+        }
+        self.write(&candidates, actor, reason)?;
+        let acked_at = self.now_ms().max(now);
         let converged_at = if off_release {
             // Never back: the procedure finds the release still serving.
             self.wait_back(acked_at).unwrap_or_else(|| self.now_ms())

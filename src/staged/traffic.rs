@@ -92,6 +92,18 @@ struct Answered {
 }
 
 impl Path {
+    /// The app looks the route up again now, as the app instance of a
+    /// fleet that refreshed just before a write does: the time until
+    /// traffic is back is then the worst case any instance sees (a whole
+    /// cache TTL or poll), not the luck of one cache's phase.
+    pub fn refresh_now(&self) {
+        if let Path::StandIn(app) = self {
+            let mut app = app.lock().unwrap_or_else(|p| p.into_inner());
+            app.forget();
+            let _ = app.route();
+        }
+    }
+
     fn one(&self, release: &str) -> Answered {
         match self {
             Path::StandIn(app) => {
