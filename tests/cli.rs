@@ -326,3 +326,54 @@ fn registry_serve_keeps_its_state_out_of_the_current_folder_by_default() {
             .is_file()
     );
 }
+
+#[test]
+fn set_changes_the_drilled_version_and_a_bad_set_exits_2_naming_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().join("r");
+    let file = "scenarios/prompt-error-spike-auto-rollback.yaml";
+    let out = drill(&[
+        "run",
+        file,
+        "--set",
+        "release.version=v2.1.0",
+        "--report-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json,md",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["scenarios"][0]["release_version"], "v2.1.0");
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(md.contains("v2.1.0"), "{md}");
+
+    // Not FIELD=VALUE; a section, not a scalar; a value the field refuses.
+    for (flag, says) in [
+        (
+            "release.version",
+            "--set release.version: write FIELD=VALUE",
+        ),
+        (
+            "release=v3",
+            "--set release=v3: `release` is a mapping, not a scalar field",
+        ),
+        ("release.at=soon", "release.at: invalid duration `soon`"),
+    ] {
+        let bad = reports.path().join("bad");
+        let out = drill(&[
+            "run",
+            file,
+            "--set",
+            flag,
+            "--report-dir",
+            bad.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 2, "{flag}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+        assert!(stderr.contains(flag), "the error names the flag: {stderr}");
+        assert!(!bad.exists(), "nothing ran for {flag}");
+    }
+}

@@ -27,8 +27,8 @@ fn copied(name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, scenario)
 }
 
-fn run(scenario: &Path, reports: &Path) -> (i32, String, Value) {
-    let out = common::bin(&[
+fn run(scenario: &Path, reports: &Path, extra: &[&str]) -> (i32, String, Value) {
+    let mut args = vec![
         "run",
         scenario.to_str().unwrap(),
         "--time-scale",
@@ -36,8 +36,10 @@ fn run(scenario: &Path, reports: &Path) -> (i32, String, Value) {
         "--report-dir",
         reports.to_str().unwrap(),
         "--format",
-        "json",
-    ]);
+        "json,md",
+    ];
+    args.extend_from_slice(extra);
+    let out = common::bin(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     let json = std::fs::read_to_string(reports.join("results.json"))
         .map(|t| serde_json::from_str(&t).expect("JSON"))
@@ -54,12 +56,13 @@ fn step<'a>(drill: &'a Value, name: &str) -> &'a Value {
 
 /// A full drill on the file `data` (under staging-files/): passes, rolls
 /// back by rewriting the file, puts the exact bytes back.
-fn drill_passes(scenario: &str, data: &str, rewritten_to: &str) {
+fn drill_passes(scenario: &str, data: &str, release: &str, extra: &[&str]) {
+    let rewritten_to = format!("v1 100%, {release} 0%");
     let (dir, file) = copied(scenario);
     let data = dir.path().join("staging-files").join(data);
     let before = std::fs::read(&data).unwrap();
     let reports = dir.path().join("reports");
-    let (code, stderr, json) = run(&file, &reports);
+    let (code, stderr, json) = run(&file, &reports, extra);
     assert_eq!(code, 0, "{stderr}\n{json:#}");
     let drill = &json["scenarios"][0];
     assert_eq!(drill["passed"], true, "{drill:#}");
@@ -72,17 +75,28 @@ fn drill_passes(scenario: &str, data: &str, rewritten_to: &str) {
         execute["phases"][0]["detail"]
             .as_str()
             .unwrap()
-            .contains(rewritten_to),
+            .contains(&rewritten_to),
         "{execute:#}"
     );
     // The drill really wrote the file: its audit has the release and the
     // rollback, the rollback taking the release's weight to 0.
     let audit = drill["audit"].as_array().expect("audit rows");
     assert_eq!(audit.len(), 2, "{audit:#?}");
-    assert!(
-        audit[1]["to"].as_str().unwrap().contains("v2 0%"),
+    assert_eq!(
+        audit[0]["reason"].as_str().unwrap(),
+        format!("release {release} at 50%"),
         "{audit:#?}"
     );
+    assert!(
+        audit[1]["to"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{release} 0%")),
+        "{audit:#?}"
+    );
+    assert_eq!(drill["release_version"], release);
+    let md = std::fs::read_to_string(reports.join("summary.md")).unwrap_or_default();
+    assert!(md.contains(release), "{md}");
     let teardown = step(drill, "teardown");
     assert_eq!(teardown["status"], "succeeded", "{teardown:#}");
     assert_eq!(
@@ -94,12 +108,18 @@ fn drill_passes(scenario: &str, data: &str, rewritten_to: &str) {
 
 #[test]
 fn an_alias_file_drill_passes_and_leaves_the_file_as_it_was() {
-    drill_passes("alias-file.yaml", "gateway-aliases.yaml", "v1 100%, v2 0%");
+    // The per-release CI form: the version drilled comes from the flag.
+    drill_passes(
+        "alias-file.yaml",
+        "gateway-aliases.yaml",
+        "v2.1.0",
+        &["--set", "release.version=v2.1.0"],
+    );
 }
 
 #[test]
 fn a_flag_file_drill_passes_and_leaves_the_file_as_it_was() {
-    drill_passes("flag-file.yaml", "flags.json", "v1 100%, v2 0%");
+    drill_passes("flag-file.yaml", "flags.json", "v2", &[]);
 }
 
 #[test]
@@ -114,7 +134,7 @@ fn a_flag_split_naming_a_missing_variant_fails_preflight_and_changes_nothing() {
     assert!(!text.contains("\"support-v0\""));
     std::fs::write(&data, &text).unwrap();
     let reports = dir.path().join("reports");
-    let (code, stderr, json) = run(&file, &reports);
+    let (code, stderr, json) = run(&file, &reports, &[]);
     assert_eq!(code, 1, "{stderr}\n{json:#}");
     let drill = &json["scenarios"][0];
     assert_eq!(drill["passed"], false, "{drill:#}");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::console::{Progress, summary_table};
 use super::exit::fail;
-use super::{Backend, Exit, ExitCode, RunArgs, load, print_diagnostics};
+use super::{Backend, Exit, ExitCode, RunArgs, load_with, print_diagnostics};
 use crate::outcome::DrillOutcome;
 use crate::report::{self, Format, RunInfo};
 use crate::scenario::Diagnostic;
@@ -63,7 +63,7 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(f) => f,
         Err(e) => return fail(&e),
     };
-    let mut plans = match load(&args.paths) {
+    let mut plans = match load_with(&args.paths, &args.set) {
         Ok(plans) => plans,
         Err(code) => return code,
     };
