@@ -21,101 +21,30 @@ use serde_json::Value;
 
 const KEY: &str = "sk-drill-test";
 
-const SCENARIO: &str = "name: litellm-drill
-change: model
-seed: 5
-duration: 8m
-registry:
-  routes:
-    support-llm:
-      candidates:
-        - {id: support-v1, version_pin: v1, weight: 100}
-traffic:
-  rps: 3
-  behaviour:
-    v1: {error_rate: 0%, latency: {p50: 50ms, p99: 200ms}, quality: 100%}
-release:
-  route: support-llm
-  version: v2
-  id: support-v2
-  at: 30s
-  weight: 25%
-  behaviour: {error_rate: 100%}
-policy:
-  evaluate_every: 5s
-  window: 30s
-  min_requests: 10
-staging:
-  kind: litellm
-  proxy: ${LITELLM_URL}
-  key: ${LITELLM_KEY}
-  config: config.yaml
-  model_name: support-llm
-  reload: {exec: {command: 'sh proxy.sh', timeout: 10m}}
-procedure:
-  - identify_target: {previous: true}
-  - execute: {mechanism: route_weight}
-  - verify: {metric: error_rate, below: 3%, every: 5s, within: 3m}
-expect:
-  rollback: true
-";
-
-fn config(v1: &str) -> String {
-    format!(
-        "# The staging proxy of the support bot.
-model_list:
-  # today's backend
-  - model_name: support-llm
-    litellm_params:
-      model: openai/support-v1
-      api_base: {v1}   # the harness's mock
-      api_key: \"x\"
-      weight: 100
-    model_info:
-      id: support-v1
-router_settings:
-  routing_strategy: simple-shuffle   # weighted by litellm_params.weight
-  num_retries: 3                     # a failed call is retried: clients see no error
-  allowed_fails: 1000                # keep the failing deployment in rotation
-litellm_settings:
-  callbacks: [\"prometheus\"]
-general_settings:
-  master_key: {KEY}
-"
-    )
+/// The fixtures (`fixtures/staging/litellm-model-group.yaml`, its config
+/// and reload script) copied into a folder of their own, as laid out in
+/// the repository: the scenario's `reload:` runs from that folder.
+fn copied() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let root = common::root().join("fixtures");
+    for (sub, file) in [
+        ("staging", "litellm-model-group.yaml"),
+        ("staging-files", "litellm-config.yaml"),
+        ("staging-files", "restart-litellm.sh"),
+    ] {
+        let to = dir.path().join("fixtures").join(sub);
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(root.join(sub).join(file), to.join(file)).unwrap();
+    }
+    dir
 }
 
-/// The team's reload: stop the proxy (its process group) if it runs,
-/// start it on its config, wait until it is live.
-fn script(litellm: &str, port: u16) -> String {
-    format!(
-        "#!/bin/sh
-dir=$(pwd)
-if [ -f proxy.pid ]; then
-  pid=$(cat proxy.pid)
-  env kill -s TERM -- \"-$pid\" 2>/dev/null
-  n=0
-  while kill -0 \"$pid\" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.1; n=$((n+1)); done
-  env kill -s KILL -- \"-$pid\" 2>/dev/null
-fi
-LITELLM_LOCAL_MODEL_COST_MAP=True setsid {litellm} --config \"$dir/config.yaml\" --host 127.0.0.1 --port {port} >>proxy.log 2>&1 </dev/null &
-echo $! >proxy.pid
-n=0
-until curl -sf http://127.0.0.1:{port}/health/liveliness >/dev/null; do
-  sleep 0.2
-  n=$((n+1))
-  if [ $n -ge 600 ]; then echo 'proxy not ready' >&2; exit 1; fi
-done
-"
-    )
-}
-
-/// Stops the proxy the script started, whatever the test did.
+/// Stops the proxy the script started last, whatever the test did.
 struct Proxy(std::path::PathBuf);
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.0.join("proxy.pid")) {
+        if let Ok(pid) = std::fs::read_to_string(self.0.join("litellm.pid")) {
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{}", pid.trim())])
                 .status();
@@ -136,20 +65,23 @@ fn a_litellm_drill_detects_a_deployment_retries_hide_and_rolls_back_by_config() 
     };
     let mock = MockBackend::start(1, 10.0, GoldenSet::builtin(), &[("v1".into(), healthy)])
         .expect("the mock");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = copied();
     let port = servers::free_port();
-    let original = config(&mock.base_url("v1"));
-    std::fs::write(dir.path().join("config.yaml"), &original).unwrap();
-    std::fs::write(dir.path().join("drill.yaml"), SCENARIO).unwrap();
-    std::fs::write(
-        dir.path().join("proxy.sh"),
-        script(&litellm.display().to_string(), port),
-    )
-    .unwrap();
-    let _proxy = Proxy(dir.path().to_path_buf());
+    let files = dir.path().join("fixtures/staging-files");
+    let config = files.join("litellm-config.yaml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    let _proxy = Proxy(files.clone());
+    let env = [
+        ("LITELLM_BIN", litellm.display().to_string()),
+        ("LITELLM_PORT", port.to_string()),
+        ("LITELLM_KEY", KEY.to_string()),
+        ("LITELLM_URL", format!("http://127.0.0.1:{port}")),
+        ("SUPPORT_V1_API_BASE", mock.base_url("v1")),
+    ];
     let started = Instant::now();
     let up = Command::new("sh")
-        .arg("proxy.sh")
+        .arg("fixtures/staging-files/restart-litellm.sh")
+        .envs(env.clone())
         .current_dir(dir.path())
         .status()
         .unwrap();
@@ -158,17 +90,10 @@ fn a_litellm_drill_detects_a_deployment_retries_hide_and_rolls_back_by_config() 
 
     let drilled = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args([
-            "run",
-            "drill.yaml",
-            "--time-scale",
-            "10",
-            "--format",
-            "json",
-        ])
+        .args(["run", "fixtures/staging/litellm-model-group.yaml"])
+        .args(["--time-scale", "10", "--format", "json"])
         .args(["--report-dir", "reports"])
-        .env("LITELLM_URL", format!("http://127.0.0.1:{port}"))
-        .env("LITELLM_KEY", KEY)
+        .envs(env)
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -200,7 +125,7 @@ fn a_litellm_drill_detects_a_deployment_retries_hide_and_rolls_back_by_config() 
     let teardown = steps.iter().find(|s| s["name"] == "teardown").unwrap();
     assert_eq!(teardown["status"], "succeeded", "{teardown:#}");
     assert_eq!(
-        std::fs::read_to_string(dir.path().join("config.yaml")).unwrap(),
+        std::fs::read_to_string(&config).unwrap(),
         original,
         "config.yaml byte-identical after teardown"
     );
