@@ -154,3 +154,28 @@ fn a_flag_split_naming_a_missing_variant_fails_preflight_and_changes_nothing() {
         "nothing changed"
     );
 }
+
+#[test]
+fn faults_and_prometheus_metrics_are_refused_on_a_teams_staging() {
+    for (extra, says) in [
+        (
+            "faults:\n  - {kind: registry_slow, add: 1s}\n",
+            "fault `registry_slow` cannot be injected in a drill on the staged backend",
+        ),
+        (
+            "metrics:\n  prometheus:\n    url: http://127.0.0.1:9\n    queries: {error_rate: 'errors{v=\"{version}\"}'}\n",
+            "metrics.prometheus is not read in a drill on a team's staging",
+        ),
+    ] {
+        let (dir, file) = copied("alias-file.yaml");
+        let data = dir.path().join("staging-files/gateway-aliases.yaml");
+        let before = std::fs::read(&data).unwrap();
+        let text = std::fs::read_to_string(&file).unwrap() + extra;
+        std::fs::write(&file, text).unwrap();
+        let reports = dir.path().join("reports");
+        let (code, stderr, _) = run(&file, &reports, &[]);
+        assert_eq!(code, 2, "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert_eq!(std::fs::read(&data).unwrap(), before, "nothing ran");
+    }
+}

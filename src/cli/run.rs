@@ -79,6 +79,21 @@ pub fn run(args: RunArgs) -> Exit {
         preflight_only: args.preflight_only,
     };
     if staged {
+        // What a team's staging cannot do is found before any drill runs.
+        for p in plans.iter().filter(|p| p.staging.is_real()) {
+            if let Err(e) = crate::faults::check(p, crate::backend::BackendKind::Staged) {
+                eprintln!("error: {}: {e}", p.file.display());
+                return e.exit();
+            }
+            if p.metrics.is_some() {
+                eprintln!(
+                    "error: {}: metrics.prometheus is not read in a drill on a team's staging (`staging: {{kind: {}}}`): its metrics come from the drill's own traffic\n  hint: leave `metrics:` out of this scenario",
+                    p.file.display(),
+                    p.staging.kind()
+                );
+                return Exit::Invalid;
+            }
+        }
         crate::interrupt::install();
     }
     let live = match (live, args.backend) {
