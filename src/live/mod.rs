@@ -13,7 +13,7 @@ mod load;
 mod port;
 mod prometheus;
 pub(crate) mod recorder;
-pub(crate) mod request;
+pub mod request;
 pub(crate) mod team;
 
 use std::io::BufRead;
