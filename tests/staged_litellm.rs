@@ -103,6 +103,17 @@ fn a_litellm_drill_detects_a_deployment_retries_hide_and_rolls_back_by_config() 
         .unwrap_or(Value::Null);
     let drill = &json["scenarios"][0];
     assert_eq!(out.status.code(), Some(0), "{stderr}\n{drill:#}");
+    // The master key is a secret: no report or message carries it.
+    let reports: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(reports.len() >= 2, "{reports:?}");
+    for f in reports {
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        assert!(!text.contains(KEY), "{} holds the key", f.path().display());
+    }
+    assert!(!stderr.contains(KEY), "{stderr}");
     eprintln!(
         "LiteLLM drill took {:.1} s",
         drilled.elapsed().as_secs_f64()

@@ -116,7 +116,9 @@ pub fn run(plan: &Plan, opts: &StagedOptions) -> Result<DrillOutcome, LiveError>
     let mut staged = Staged { port };
     let driven = drill::drive(plan, &mut staged);
     port = staged.port;
-    traffic.stop();
+    if let Some(line) = traffic.stop() {
+        eprintln!("{}: warning: {line}", plan.name);
+    }
     // Passed, failed, stopped by an error or by Ctrl-C: the system goes
     // back as preflight found it.
     let teardown = teardown(&mut port);

@@ -179,6 +179,10 @@ impl Path {
 pub struct Traffic {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Requests due and requests skipped (no thread could send them
+    /// within a second of their time).
+    due: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
 }
 
 impl Traffic {
@@ -195,6 +199,7 @@ impl Traffic {
     ) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicU64::new(0));
+        let skipped = Arc::new(AtomicU64::new(0));
         let interval = 1.0 / rate.max(1e-6);
         // Enough threads that a slow answer (half a second) does not hold
         // the arrivals back.
@@ -202,6 +207,7 @@ impl Traffic {
         let threads = (0..workers)
             .map(|_| {
                 let (path, stop, next) = (path.clone(), stop.clone(), next.clone());
+                let skipped = skipped.clone();
                 let (recorder, routing, release) =
                     (recorder.clone(), routing.clone(), release.clone());
                 std::thread::spawn(move || {
@@ -217,6 +223,7 @@ impl Traffic {
                         // A request no thread could send within a second of
                         // its time is skipped, not sent in a burst.
                         if start.elapsed() > due + Duration::from_secs(1) {
+                            skipped.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
                         let a = path.one(&release);
@@ -245,14 +252,29 @@ impl Traffic {
                 })
             })
             .collect();
-        Traffic { stop, threads }
+        Traffic {
+            stop,
+            threads,
+            due: next,
+            skipped,
+        }
     }
 
-    pub fn stop(self) {
+    /// Stops the threads; a warning when more than 5% of the requests due
+    /// could not be sent (the metrics then rest on fewer requests).
+    pub fn stop(self) -> Option<String> {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads {
             let _ = t.join();
         }
+        let due = self.due.load(Ordering::Relaxed).max(1);
+        let skipped = self.skipped.load(Ordering::Relaxed);
+        (skipped * 20 > due).then(|| {
+            format!(
+                "traffic sent only {} of {due} requests at their time ({skipped} skipped): the path answered too slowly for the rate; lower traffic.rps or --time-scale",
+                due - skipped
+            )
+        })
     }
 }
 
