@@ -28,16 +28,19 @@ fn copied(name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn run(scenario: &Path, reports: &Path, extra: &[&str]) -> (i32, String, Value) {
-    let mut args = vec![
-        "run",
-        scenario.to_str().unwrap(),
-        "--time-scale",
-        "30",
+    let scale = if extra.contains(&"--time-scale") {
+        &[][..]
+    } else {
+        &["--time-scale", "30"][..]
+    };
+    let mut args = vec!["run", scenario.to_str().unwrap()];
+    args.extend_from_slice(scale);
+    args.extend_from_slice(&[
         "--report-dir",
         reports.to_str().unwrap(),
         "--format",
         "json,md",
-    ];
+    ]);
     args.extend_from_slice(extra);
     let out = common::bin(&args);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -178,4 +181,35 @@ fn faults_and_prometheus_metrics_are_refused_on_a_teams_staging() {
         assert!(stderr.contains(says), "{stderr}");
         assert_eq!(std::fs::read(&data).unwrap(), before, "nothing ran");
     }
+}
+
+#[test]
+fn a_failed_drill_still_puts_the_file_back() {
+    let (dir, file) = copied("alias-file.yaml");
+    let data = dir.path().join("staging-files/gateway-aliases.yaml");
+    let before = std::fs::read(&data).unwrap();
+    let reports = dir.path().join("reports");
+    // A release that never regresses: nothing to detect, the expected
+    // rollback never happens, and the release stays in the file until the
+    // teardown.
+    let (code, stderr, json) = run(
+        &file,
+        &reports,
+        &[
+            "--time-scale",
+            "60",
+            "--set",
+            "release.behaviour.error_rate=0%",
+        ],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let drill = &json["scenarios"][0];
+    assert_eq!(drill["passed"], false);
+    assert_eq!(
+        drill["audit"].as_array().map(Vec::len),
+        Some(1),
+        "{drill:#}"
+    );
+    assert_eq!(step(drill, "teardown")["status"], "succeeded");
+    assert_eq!(std::fs::read(&data).unwrap(), before, "put back");
 }
