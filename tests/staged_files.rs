@@ -200,6 +200,8 @@ fn a_failed_drill_still_puts_the_file_back() {
             "60",
             "--set",
             "release.behaviour.error_rate=0%",
+            "--set",
+            "duration=4m",
         ],
     );
     assert_eq!(code, 1, "{stderr}");

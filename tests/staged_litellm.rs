@@ -88,6 +88,40 @@ fn a_litellm_drill_detects_a_deployment_retries_hide_and_rolls_back_by_config() 
     assert!(up.success(), "the proxy did not start");
     eprintln!("proxy ready in {:.1} s", started.elapsed().as_secs_f64());
 
+    // Drift first: the file edited but the proxy not restarted on it. The
+    // preflight finds the proxy serving other deployments than its config
+    // lists, fails the drill and changes nothing.
+    let edited = original.replace("id: support-v1", "id: support-v1-eu");
+    std::fs::write(&config, &edited).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["run", "fixtures/staging/litellm-model-group.yaml"])
+        .args(["--format", "json", "--report-dir", "drift-reports"])
+        .envs(env.clone())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("drift-reports/results.json")).unwrap(),
+    )
+    .unwrap();
+    let findings = json["scenarios"][0]["findings"].to_string();
+    assert!(
+        findings.contains("the proxy serves deployments [support-v1] of `support-llm`, its config file lists [support-v1-eu]"),
+        "{findings}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        edited,
+        "unchanged"
+    );
+    std::fs::write(&config, &original).unwrap();
+
     let drilled = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
         .args(["run", "fixtures/staging/litellm-model-group.yaml"])

@@ -26,7 +26,7 @@ fn scenario(entity: &str, change: &str) -> String {
         "name: mlflow-drill
 change: {change}
 seed: 4
-duration: 4m
+duration: 10m
 registry:
   routes:
     support-bot:

@@ -292,10 +292,9 @@ impl Backend for Staged<'_> {
 
     fn advance_to(&mut self, at: u64) -> Option<u64> {
         let wall = Duration::from_secs_f64(at as f64 / 1000.0 / self.port.scale);
-        // Each event runs at its own time: a blocking call that already
-        // measured when something happened (traffic back on the target)
-        // schedules what follows at that time, not at when it returned.
-        crate::live::sleep_until(self.port.start, wall).then_some(at)
+        // A blocking call (a reload, the wait until traffic is back) can
+        // leave the loop behind its agenda: events then run when they can.
+        crate::live::sleep_until(self.port.start, wall).then(|| self.port.now_ms().max(at))
     }
 
     fn now(&self) -> u64 {

@@ -20,9 +20,9 @@ use crate::staging::files::{Entry, NewEntry};
 use crate::staging::mlflow::VERSION_TAG;
 use crate::staging::mock::MockBackend;
 
-/// How many requests in a row must show the target alone before traffic
-/// counts as back.
-const SETTLE: usize = 10;
+/// The latest requests whose serving version says whether the release
+/// still serves, when no rollback was seen complete.
+const RECENT: usize = 10;
 
 pub struct StagedPort<'p> {
     pub plan: &'p Plan,
@@ -34,6 +34,8 @@ pub struct StagedPort<'p> {
     pub routing: Arc<Mutex<Routing>>,
     /// Where traffic goes (the stand-in app, or the proxy).
     path: Arc<Path>,
+    /// When traffic was seen back off the release after the latest write.
+    back_at: Option<u64>,
     /// The release's entry id in the system, once registered.
     pub release_entry: Option<String>,
     /// The route as preflight found it, then after every write.
@@ -70,6 +72,7 @@ impl<'p> StagedPort<'p> {
             recorder,
             routing,
             path,
+            back_at: None,
             release_entry: None,
             history: vec![found],
             baseline: None,
@@ -191,14 +194,13 @@ impl<'p> StagedPort<'p> {
         Some(crate::live::team::step(self.plan, &step, self.scale))
     }
 
-    /// Writes `candidates` into the system and runs the reload; returns
-    /// the reload's message.
+    /// Writes `candidates` into the system and runs the reload.
     fn write(
         &mut self,
         candidates: &[Candidate],
         actor: &str,
         reason: &str,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<(), RegistryError> {
         let now = self.now_ms();
         let entries = self.entries().or_else(|e| match e {
             // An alias gone is written back: the write names the version.
@@ -220,15 +222,11 @@ impl<'p> StagedPort<'p> {
         }
         let written = self.conn.borrow_mut().route.write(&weights);
         written.map_err(|e| self.refused("writing the route", &e))?;
-        let note = match self.reload() {
-            Some((true, msg)) => format!("; reload: {msg}"),
-            Some((false, msg)) => {
-                return Err(RegistryError::Refused(format!(
-                    "the route was written, but its reload failed: {msg}"
-                )));
-            }
-            None => String::new(),
-        };
+        if let Some((false, msg)) = self.reload() {
+            return Err(RegistryError::Refused(format!(
+                "the route was written, but its reload failed: {msg}"
+            )));
+        }
         let to = describe(&candidates);
         self.history.push(candidates);
         self.audit.push(AuditEntry {
@@ -239,7 +237,7 @@ impl<'p> StagedPort<'p> {
             to,
             reason: reason.to_string(),
         });
-        Ok(note)
+        Ok(())
     }
 
     /// The deployer ships canary step `step`: registers the release first.
@@ -262,7 +260,6 @@ impl<'p> StagedPort<'p> {
             "deployer",
             &format!("release {} at {share}%", rel.version),
         )
-        .map(drop)
     }
 
     /// Waits (on the wall clock) until traffic shows the route off the
@@ -277,7 +274,7 @@ impl<'p> StagedPort<'p> {
                 .routing
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .back_since(from, SETTLE);
+                .back_since(from, self.path.settle());
             if back.is_some() {
                 return back;
             }
@@ -422,10 +419,10 @@ impl Staging for StagedPort<'_> {
         if version != self.plan.release.version {
             return 0.0;
         }
-        self.routing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .release_share(SETTLE)
+        let routing = self.routing.lock().unwrap_or_else(|p| p.into_inner());
+        self.back_at
+            .and_then(|t| routing.release_share_since(t))
+            .unwrap_or_else(|| routing.release_share(RECENT))
     }
 
     fn add_version(&mut self, _now: u64, _route: &str, version: &str) -> Result<(), RegistryError> {
@@ -500,12 +497,13 @@ impl Staging for StagedPort<'_> {
         }
         self.write(&candidates, actor, reason)?;
         let acked_at = self.now_ms().max(now);
-        let converged_at = if off_release {
-            // Never back: the procedure finds the release still serving.
-            self.wait_back(acked_at).unwrap_or_else(|| self.now_ms())
+        self.back_at = if off_release {
+            self.wait_back(acked_at)
         } else {
-            acked_at
+            None
         };
+        // Never back: the procedure finds the release still serving.
+        let converged_at = self.back_at.unwrap_or_else(|| self.now_ms());
         Ok(WriteAck {
             acked_at,
             converged_at: converged_at.max(acked_at),

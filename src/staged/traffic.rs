@@ -27,6 +27,7 @@ pub const NO_VERSION: &str = "(none)";
 /// One request as the drill saw it, for the rollback's timing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
+    /// When it was sent (scenario time).
     pub at_ms: u64,
     /// The route still sent traffic to the release: the stand-in's view of
     /// the route weighted it, or the proxy had the release serve it.
@@ -44,17 +45,30 @@ pub struct Routing {
 }
 
 impl Routing {
-    /// The first request at or after `from` from which on every request
-    /// was answered and kept off the release, once `settle` such requests
-    /// followed it: when traffic was really back.
+    /// When traffic was really back from `from` on: the first request sent
+    /// after the last one that still went to the release (or got no
+    /// answer), once `settle` such requests were sent. Requests are taken
+    /// by the time they were sent, whatever order they finished in.
     pub fn back_since(&self, from: u64, settle: usize) -> Option<u64> {
-        let after: Vec<&Mark> = self.marks.iter().filter(|m| m.at_ms >= from).collect();
-        let clean = after
-            .iter()
-            .rev()
-            .take_while(|m| m.answered && !m.on_release)
-            .count();
-        (clean >= settle).then(|| after[after.len() - clean].at_ms)
+        let after = self.marks.iter().filter(|m| m.at_ms >= from);
+        let dirty = after
+            .clone()
+            .filter(|m| m.on_release || !m.answered)
+            .map(|m| m.at_ms)
+            .max();
+        let clean: Vec<u64> = after
+            .filter(|m| dirty.is_none_or(|d| m.at_ms > d))
+            .map(|m| m.at_ms)
+            .collect();
+        (clean.len() >= settle).then(|| clean.iter().copied().min().unwrap_or(from))
+    }
+
+    /// The share of requests sent at or after `from` that the release
+    /// served; `None` when none was sent.
+    pub fn release_share_since(&self, from: u64) -> Option<f64> {
+        let sent: Vec<&Mark> = self.marks.iter().filter(|m| m.at_ms >= from).collect();
+        (!sent.is_empty())
+            .then(|| sent.iter().filter(|m| m.served_release).count() as f64 / sent.len() as f64)
     }
 
     /// The share of the last `n` requests the release served.
@@ -92,6 +106,17 @@ struct Answered {
 }
 
 impl Path {
+    /// How many requests in a row must show the route off the release
+    /// before traffic counts as back: the stand-in's own view of the route
+    /// says it at once (a few cover requests already in flight); a proxy's
+    /// answers say it only by chance, so more.
+    pub fn settle(&self) -> usize {
+        match self {
+            Path::StandIn(_) => 3,
+            Path::Proxy { .. } => 10,
+        }
+    }
+
     /// The app looks the route up again now, as the app instance of a
     /// fleet that refreshed just before a write does: the time until
     /// traffic is back is then the worst case any instance sees (a whole
@@ -226,6 +251,7 @@ impl Traffic {
                             skipped.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
+                        let sent_ms = (start.elapsed().as_secs_f64() * 1000.0 * scale) as u64;
                         let a = path.one(&release);
                         let at_ms = (start.elapsed().as_secs_f64() * 1000.0 * scale) as u64;
                         let reply = json!({
@@ -243,7 +269,7 @@ impl Traffic {
                             .unwrap_or_else(|p| p.into_inner())
                             .marks
                             .push(Mark {
-                                at_ms,
+                                at_ms: sent_ms,
                                 on_release: a.on_release,
                                 served_release: a.version == release,
                                 answered: a.version != NO_VERSION,
@@ -299,17 +325,21 @@ mod tests {
             (20, false, true),
             (30, true, true),
             (40, false, false),
-            (50, false, true),
             (60, false, true),
             (70, false, true),
+            // sent before the last dirty one, finished after it
+            (35, false, true),
+            (50, false, true),
         ] {
             r.marks.push(mark(at, on, ok));
         }
         assert_eq!(r.back_since(0, 3), Some(50));
         assert_eq!(r.back_since(0, 4), None, "only three clean requests");
         assert_eq!(r.back_since(60, 2), Some(60));
-        assert!((r.release_share(4) - 0.0).abs() < 1e-9);
-        assert!((r.release_share(5) - 0.2).abs() < 1e-9);
+        assert_eq!(r.release_share_since(50), Some(0.0));
+        assert_eq!(r.release_share_since(25), Some(1.0 / 6.0));
+        assert_eq!(r.release_share_since(80), None);
+        assert!((r.release_share(2) - 0.0).abs() < 1e-9);
         assert_eq!(Routing::default().back_since(0, 1), None);
     }
 }
