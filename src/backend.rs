@@ -29,13 +29,18 @@ pub enum BackendKind {
     Http,
     /// Live: a registry server in a container of its own per drill.
     Container,
+    /// Live: a team's own staging (`staging:` names it), on the wall clock.
+    /// Chosen by the scenario, not by `--backend`.
+    #[value(skip)]
+    Staged,
 }
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [
+    pub const ALL: [BackendKind; 4] = [
         BackendKind::InProcess,
         BackendKind::Http,
         BackendKind::Container,
+        BackendKind::Staged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +48,7 @@ impl BackendKind {
             BackendKind::InProcess => "in-process",
             BackendKind::Http => "http",
             BackendKind::Container => "container",
+            BackendKind::Staged => "staged",
         }
     }
 

@@ -24,6 +24,7 @@ pub mod scenario;
 pub mod server;
 pub mod sim;
 pub mod slo;
+pub mod staged;
 pub mod staging;
 pub mod starter;
 pub mod timeline;

@@ -241,20 +241,27 @@ fn every_invalid_fixture_exits_2_from_validate_and_run() {
 }
 
 #[test]
-fn a_real_staging_scenario_validates_but_is_not_run_yet() {
+fn a_real_staging_scenario_runs_against_its_system_and_needs_it_up() {
     let file = "fixtures/staging/mlflow-model-alias.yaml";
     let out = drill(&["validate", file]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let reports = tempfile::tempdir().unwrap();
     let dir = reports.path().join("r");
-    let out = drill(&["run", file, "--report-dir", dir.to_str().unwrap()]);
-    assert_eq!(code(&out), 2);
+    // Nothing listens on the discard port: the system is unreachable (3),
+    // named as the scenario writes it, and nothing runs.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["run", file, "--report-dir", dir.to_str().unwrap()])
+        .env("MLFLOW_URL", "http://127.0.0.1:9")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3);
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("mlflow-model-alias.yaml: `staging: {kind: mlflow}` is validated, but drills against a team's own staging are not run yet"),
+        stderr.contains("error: MLflow ${MLFLOW_URL} is unreachable or refused GET /health"),
         "{stderr}"
     );
-    assert!(!dir.exists(), "nothing may run, nothing may be written");
+    assert!(!stderr.contains("127.0.0.1:9"), "{stderr}");
 }
 
 #[test]
@@ -318,4 +325,55 @@ fn registry_serve_keeps_its_state_out_of_the_current_folder_by_default() {
         home.join(".local/share/rollback-drill/registry.db")
             .is_file()
     );
+}
+
+#[test]
+fn set_changes_the_drilled_version_and_a_bad_set_exits_2_naming_it() {
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().join("r");
+    let file = "scenarios/prompt-error-spike-auto-rollback.yaml";
+    let out = drill(&[
+        "run",
+        file,
+        "--set",
+        "release.version=v2.1.0",
+        "--report-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json,md",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["scenarios"][0]["release_version"], "v2.1.0");
+    let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(md.contains("v2.1.0"), "{md}");
+
+    // Not FIELD=VALUE; a section, not a scalar; a value the field refuses.
+    for (flag, says) in [
+        (
+            "release.version",
+            "--set release.version: write FIELD=VALUE",
+        ),
+        (
+            "release=v3",
+            "--set release=v3: `release` is a mapping, not a scalar field",
+        ),
+        ("release.at=soon", "release.at: invalid duration `soon`"),
+    ] {
+        let bad = reports.path().join("bad");
+        let out = drill(&[
+            "run",
+            file,
+            "--set",
+            flag,
+            "--report-dir",
+            bad.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 2, "{flag}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+        assert!(stderr.contains(flag), "the error names the flag: {stderr}");
+        assert!(!bad.exists(), "nothing ran for {flag}");
+    }
 }

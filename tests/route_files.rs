@@ -1,4 +1,4 @@
-//! The file kinds as the engine will drive them, without a drill loop: a
+//! The file kinds as the engine drives them, without a drill loop: a
 //! gateway alias file and a flagd flag file, each with the release
 //! registered at no traffic, shipped as a canary, rolled back by rewriting
 //! weights and torn down to the original bytes, while the stand-in app

@@ -218,6 +218,10 @@ pub struct RunArgs {
     /// e.g. `25%` (overrides the scenarios' `drift.tolerance`).
     #[arg(long, value_parser = parse_tolerance)]
     pub drift_tolerance: Option<f64>,
+    /// Sets a scalar field of every scenario before validation, e.g.
+    /// `--set release.version=v2.1.0` (repeatable; validated like the file).
+    #[arg(long = "set", value_name = "FIELD=VALUE")]
+    pub set: Vec<crate::scenario::set::FieldSet>,
 }
 
 fn parse_tolerance(s: &str) -> Result<f64, String> {
@@ -276,7 +280,11 @@ fn print_diagnostics(diags: &[Diagnostic]) {
 }
 
 fn load(paths: &[PathBuf]) -> Result<Vec<Plan>, Exit> {
-    scenario::load_all(paths).map_err(|diags| {
+    load_with(paths, &[])
+}
+
+fn load_with(paths: &[PathBuf], sets: &[scenario::set::FieldSet]) -> Result<Vec<Plan>, Exit> {
+    scenario::load_all_with(paths, sets).map_err(|diags| {
         print_diagnostics(&diags);
         Exit::Invalid
     })

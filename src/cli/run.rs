@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::console::{Progress, summary_table};
 use super::exit::fail;
-use super::{Backend, Exit, ExitCode, RunArgs, load, print_diagnostics};
+use super::{Backend, Exit, ExitCode, RunArgs, load_with, print_diagnostics};
 use crate::outcome::DrillOutcome;
 use crate::report::{self, Format, RunInfo};
 use crate::scenario::Diagnostic;
@@ -63,24 +63,38 @@ pub fn run(args: RunArgs) -> Exit {
         Ok(f) => f,
         Err(e) => return fail(&e),
     };
-    let live = match live_options(&args) {
-        Ok(live) => live,
-        Err(e) => return fail(&e),
-    };
-    let mut plans = match load(&args.paths) {
+    let mut plans = match load_with(&args.paths, &args.set) {
         Ok(plans) => plans,
         Err(code) => return code,
     };
-    // The real-staging components are not wired into a drill yet: drilling
-    // the built-in registry instead would pass a drill that never touched
-    // the team's system.
-    if let Some(p) = plans.iter().find(|p| p.staging.is_real()) {
-        eprintln!(
-            "error: {}: `staging: {{kind: {}}}` is validated, but drills against a team's own staging are not run yet\n  hint: leave `staging:` out to drill the built-in registry",
-            p.file.display(),
-            p.staging.kind()
-        );
-        return Exit::Invalid;
+    // A scenario whose route lives in a team's system (`staging:`) runs
+    // against that system on the wall clock, whatever `--backend` says.
+    let staged = plans.iter().any(|p| p.staging.is_real());
+    let live = match live_options(&args, staged) {
+        Ok(live) => live,
+        Err(e) => return fail(&e),
+    };
+    let staged_opts = crate::staged::StagedOptions {
+        time_scale: args.time_scale.unwrap_or(1.0),
+        preflight_only: args.preflight_only,
+    };
+    if staged {
+        // What a team's staging cannot do is found before any drill runs.
+        for p in plans.iter().filter(|p| p.staging.is_real()) {
+            if let Err(e) = crate::faults::check(p, crate::backend::BackendKind::Staged) {
+                eprintln!("error: {}: {e}", p.file.display());
+                return e.exit();
+            }
+            if p.metrics.is_some() {
+                eprintln!(
+                    "error: {}: metrics.prometheus is not read in a drill on a team's staging (`staging: {{kind: {}}}`): its metrics come from the drill's own traffic\n  hint: leave `metrics:` out of this scenario",
+                    p.file.display(),
+                    p.staging.kind()
+                );
+                return Exit::Invalid;
+            }
+        }
+        crate::interrupt::install();
     }
     let live = match (live, args.backend) {
         (Some(mut opts), Backend::Container) => {
@@ -138,9 +152,10 @@ pub fn run(args: RunArgs) -> Exit {
     }
     // A live run reads the scenarios' `${NAME}` secrets: all must be set
     // before the first drill starts.
-    if live.is_some() && !args.preflight_only {
+    if (live.is_some() || staged) && !args.preflight_only {
         let unset: Vec<Diagnostic> = plans
             .iter()
+            .filter(|p| live.is_some() || p.staging.is_real())
             .flat_map(|p| p.missing_env(|n| std::env::var(n).ok()))
             .collect();
         if !unset.is_empty() {
@@ -166,7 +181,9 @@ pub fn run(args: RunArgs) -> Exit {
     let total = plans.len();
     // Live drills share the wall clock (and maybe one registry): one at a
     // time, unless each has a container of its own and --jobs asks.
-    let jobs = if let Some(opts) = &live {
+    let jobs = if staged {
+        1
+    } else if let Some(opts) = &live {
         match (&opts.container, args.jobs) {
             (Some(_), Some(jobs)) => jobs,
             _ => 1,
@@ -186,6 +203,16 @@ pub fn run(args: RunArgs) -> Exit {
             }
             progress.started(plan);
             let outcome = match &live {
+                _ if plan.staging.is_real() => match crate::staged::run(plan, &staged_opts) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        live_error
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        return None;
+                    }
+                },
                 Some(opts) => match crate::live::run(plan, opts) {
                     Ok(o) => o,
                     Err(e) => {
@@ -244,7 +271,15 @@ pub fn run(args: RunArgs) -> Exit {
 }
 
 /// The live options, or why the flags do not fit together.
-fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, FlagError> {
+fn live_options(
+    args: &RunArgs,
+    staged: bool,
+) -> Result<Option<crate::live::LiveOptions>, FlagError> {
+    if let Some(time_scale) = args.time_scale
+        && !(time_scale.is_finite() && time_scale > 0.0)
+    {
+        return Err(FlagError::TimeScale(time_scale));
+    }
     match args.backend {
         Backend::Container => {
             if args.registry.is_some() {
@@ -268,7 +303,8 @@ fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, Flag
         Backend::InProcess => {
             for (flag, set) in [
                 ("--registry", args.registry.is_some()),
-                ("--time-scale", args.time_scale.is_some()),
+                // A drill on a team's staging runs on the wall clock too.
+                ("--time-scale", args.time_scale.is_some() && !staged),
                 ("--compare-simulated", args.compare_simulated),
             ] {
                 if set {
@@ -277,6 +313,7 @@ fn live_options(args: &RunArgs) -> Result<Option<crate::live::LiveOptions>, Flag
             }
             Ok(None)
         }
+        Backend::Staged => Ok(None),
         Backend::Http => {
             let time_scale = args.time_scale.unwrap_or(1.0);
             if !(time_scale.is_finite() && time_scale > 0.0) {

@@ -12,9 +12,9 @@ mod http;
 mod load;
 mod port;
 mod prometheus;
-mod recorder;
-pub(crate) mod request;
-mod team;
+pub(crate) mod recorder;
+pub mod request;
+pub(crate) mod team;
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
@@ -81,7 +81,7 @@ pub fn call_timeout(scale: f64) -> Duration {
 
 /// Sleeps until `wall` after `start`, or until Ctrl-C: `false` if
 /// interrupted.
-fn sleep_until(start: std::time::Instant, wall: Duration) -> bool {
+pub(crate) fn sleep_until(start: std::time::Instant, wall: Duration) -> bool {
     while let Some(wait) = wall.checked_sub(start.elapsed()) {
         if crate::interrupt::requested() {
             return false;
@@ -102,6 +102,13 @@ pub enum LiveError {
     #[error("registry {url} is unreachable or refused {what}: {message}")]
     Registry {
         url: String,
+        what: String,
+        message: String,
+    },
+    /// A team's staging system (`staging:`) that cannot be reached or read.
+    #[error("{system} is unreachable or refused {what}: {message}")]
+    Staging {
+        system: String,
         what: String,
         message: String,
     },

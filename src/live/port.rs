@@ -324,13 +324,11 @@ impl LivePort<'_> {
 
 impl Staging for LivePort<'_> {
     fn version_metrics(&self, now: u64, route: &str, version: &str, window: Dur) -> Observation {
-        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
-        let mut obs = rec
-            .series
-            .get(version)
-            .map_or_else(Observation::default, |s| observe([s], from, to));
-        drop(rec);
+        let mut obs = self
+            .recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .version_obs(now, version, window);
         // Mapped metrics come from Prometheus; one it cannot give leaves
         // the policy blind for this evaluation (a metrics gap), never a
         // silent fallback to another source.
@@ -345,12 +343,10 @@ impl Staging for LivePort<'_> {
     }
 
     fn route_metrics(&self, now: u64, _route: &str, since: u64) -> Observation {
-        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let start = since.max(now.saturating_sub(self.plan.policy.window.0));
-        {
-            let (from, to) = metrics::tick_range(start, now);
-            observe(rec.series.values(), from, to)
-        }
+        self.recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .route_obs(now, since, self.plan.policy.window)
     }
 
     fn baseline(&self, _route: &str) -> Option<Observation> {
@@ -461,20 +457,7 @@ impl Staging for LivePort<'_> {
     }
 
     fn team_call(&mut self, now: u64, step: &Step) -> TeamReply {
-        // Any secret of the scenario, not only the step's own, is put back
-        // as `${NAME}` (a command may print what another step sent).
-        let secrets = crate::scenario::secret::Secrets::from_env(
-            self.plan.env_refs.iter().map(|r| r.name.as_str()),
-        );
-        let (ok, detail) = match step {
-            Step::Http(call) => super::team::http(call, &secrets),
-            Step::Exec(call) => {
-                let wall =
-                    std::time::Duration::from_secs_f64(call.timeout.0 as f64 / 1000.0 / self.scale);
-                super::team::exec(call, wall, self.scale, &secrets)
-            }
-            other => (false, format!("`{}` is not a call", other.name())),
-        };
+        let (ok, detail) = super::team::step(self.plan, step, self.scale);
         TeamReply {
             ok,
             detail,
@@ -521,11 +504,10 @@ impl Staging for LivePort<'_> {
         window: Dur,
         ms: f64,
     ) -> (f64, u64) {
-        let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
-        rec.series
-            .get(version)
-            .map_or((0.0, 0), |s| metrics::share_slower_than(s, from, to, ms))
+        self.recorder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .slower_than(now, version, window, ms)
     }
 
     fn write_route(

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::load::Sink;
-use crate::metrics::{Series, TICK_MS};
+use crate::metrics::{self, Observation, Series, TICK_MS};
+use crate::scenario::Dur;
 use crate::scenario::Plan;
 use crate::timeline::{Counts, Timeline};
 
@@ -62,6 +63,34 @@ impl Recorder {
             good: u64::from(good),
         };
         self.timeline.add(now_ms, version, counts);
+    }
+}
+
+/// The metrics the procedure reads, from what traffic observed: one rule
+/// for every live backend (a registry server, a team's staging).
+impl Recorder {
+    /// Metrics of `version` over the `window` ending at `now`.
+    pub fn version_obs(&self, now: u64, version: &str, window: Dur) -> Observation {
+        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
+        self.series
+            .get(version)
+            .map_or_else(Observation::default, |s| metrics::observe([s], from, to))
+    }
+
+    /// Metrics of all traffic since `since`, at most `window` back.
+    pub fn route_obs(&self, now: u64, since: u64, window: Dur) -> Observation {
+        let start = since.max(now.saturating_sub(window.0));
+        let (from, to) = metrics::tick_range(start, now);
+        metrics::observe(self.series.values(), from, to)
+    }
+
+    /// The share of `version`'s requests over `window` slower than `ms`,
+    /// and how many samples it rests on.
+    pub fn slower_than(&self, now: u64, version: &str, window: Dur, ms: f64) -> (f64, u64) {
+        let (from, to) = metrics::tick_range(now.saturating_sub(window.0), now);
+        self.series
+            .get(version)
+            .map_or((0.0, 0), |s| metrics::share_slower_than(s, from, to, ms))
     }
 }
 

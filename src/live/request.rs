@@ -1,5 +1,6 @@
 //! One HTTP/1.1 request to any `http://` URL, on its own connection: the
-//! `http` steps and Prometheus queries reach a team's endpoints with it.
+//! `http` steps, Prometheus queries and the clients of a team's staging
+//! (`crate::staging::http`) reach a team's endpoints with it.
 //! `Connection: close` keeps it simple (the body ends where the stream
 //! does); chunked bodies, which Prometheus sends for larger answers, are
 //! decoded. No TLS, as for the registry client.
@@ -20,9 +21,11 @@ pub struct Request<'a> {
     pub max_body: usize,
 }
 
-#[derive(Debug)]
+/// An answer: status, headers (names lowercased) and body.
+#[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
+    pub headers: Vec<(String, String)>,
     pub body: String,
     /// The body was longer than `max_body`: `body` is its beginning.
     pub truncated: bool,
@@ -30,6 +33,20 @@ pub struct Response {
 
 /// The longest answer head read before giving up on it.
 const MAX_HEAD: usize = 64 * 1024;
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
 
 /// `http://host[:port][/path][?query]` → (host:port, path and query).
 fn split_url(url: &str) -> Result<(String, String), String> {
@@ -69,6 +86,7 @@ pub fn send(req: &Request<'_>) -> Result<Response, String> {
         .ok_or_else(|| format!("{authority} resolves to no address"))?;
     let mut stream = TcpStream::connect_timeout(&addr, req.timeout)
         .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+    let _ = stream.set_nodelay(true);
     let body = req.body.unwrap_or("");
     let mut head = format!(
         "{} {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -132,10 +150,13 @@ fn parse(raw: &[u8], truncated: bool) -> Option<Response> {
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
-    let chunked = lines.any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
     let body = &raw[end + 4..];
     let body = if chunked {
         dechunk(body, truncated)?
@@ -144,6 +165,7 @@ fn parse(raw: &[u8], truncated: bool) -> Option<Response> {
     };
     Some(Response {
         status,
+        headers,
         body: String::from_utf8_lossy(&body).into_owned(),
         truncated: false,
     })
@@ -205,6 +227,12 @@ mod tests {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n";
         let r = parse(raw, false).unwrap();
         assert_eq!((r.status, r.body.as_str()), (200, "abcdefg"));
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Litellm-Model-Id: a\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+        let r = parse(raw, false).unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "abcde"));
+        assert_eq!(r.header("x-litellm-model-id"), Some("a"));
+        assert!(r.is_success());
+        assert!(parse(b"garbage\r\n", false).is_none());
         assert_eq!(encode("a b{c=\"1\"}"), "a%20b%7Bc%3D%221%22%7D");
         // Cut inside the second chunk.
         let cut = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nef";

@@ -28,6 +28,27 @@ pub fn expand_headers(headers: &[(String, Template)]) -> Result<Vec<(String, Str
         .collect()
 }
 
+/// Runs an `http` or `exec` step of `plan` (a procedure step, a
+/// `reload:`) on the wall clock, `scale` times faster than scenario time:
+/// (passed, message). Any secret of the scenario, not only the step's own,
+/// is put back as `${NAME}` (a command may print what another step sent).
+pub fn step(
+    plan: &crate::scenario::Plan,
+    step: &crate::scenario::Step,
+    scale: f64,
+) -> (bool, String) {
+    use crate::scenario::Step;
+    let secrets = Secrets::from_env(plan.env_refs.iter().map(|r| r.name.as_str()));
+    match step {
+        Step::Http(call) => http(call, &secrets),
+        Step::Exec(call) => {
+            let wall = Duration::from_secs_f64(call.timeout.0 as f64 / 1000.0 / scale);
+            exec(call, wall, scale, &secrets)
+        }
+        other => (false, format!("`{}` is not a call", other.name())),
+    }
+}
+
 /// Runs an `http` step: (passed, message). `secrets` are every value the
 /// message must not carry (the scenario's, not only the step's: a server
 /// may echo what another step sent).

@@ -12,6 +12,7 @@ pub mod plan;
 pub mod raw;
 pub mod schema;
 pub mod secret;
+pub mod set;
 pub mod staging;
 pub mod template;
 pub mod units;
@@ -32,13 +33,18 @@ pub use vocab::*;
 
 /// Loads and validates one scenario from its text.
 pub fn load_str(text: &str, file: &Path) -> Result<Plan, Vec<Diagnostic>> {
-    validate::validate(text, file)
+    validate::validate(text, file, &[])
 }
 
 /// Loads and validates one scenario file.
 pub fn load_file(file: &Path) -> Result<Plan, Vec<Diagnostic>> {
+    load_file_with(file, &[])
+}
+
+/// Loads one scenario file with `--set` fields applied before validation.
+pub fn load_file_with(file: &Path, sets: &[set::FieldSet]) -> Result<Plan, Vec<Diagnostic>> {
     match std::fs::read_to_string(file) {
-        Ok(text) => load_str(&text, file),
+        Ok(text) => validate::validate(&text, file, sets),
         Err(e) => Err(vec![Diagnostic::file_level(
             file,
             format!("cannot read scenario file: {e}"),
@@ -167,11 +173,19 @@ impl Walk {
 /// Loads every scenario under `paths`: all plans, or every problem of every
 /// file (including two files that claim the same scenario name).
 pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Plan>, Vec<Diagnostic>> {
+    load_all_with(paths, &[])
+}
+
+/// [`load_all`] with `--set` fields applied to every scenario.
+pub fn load_all_with(
+    paths: &[PathBuf],
+    sets: &[set::FieldSet],
+) -> Result<Vec<Plan>, Vec<Diagnostic>> {
     let files = discover(paths)?;
     let mut plans = Vec::new();
     let mut problems = Vec::new();
     for file in &files {
-        match load_file(file) {
+        match load_file_with(file, sets) {
             Ok(plan) => plans.push(plan),
             Err(mut d) => problems.append(&mut d),
         }

@@ -33,8 +33,12 @@ use super::yaml::{self, DeError, Node, NodeKind, Path, suggest};
 /// file name may hold on Linux, macOS and Windows file systems.
 const MAX_REPORT_STEM: usize = 250;
 
-pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
-    let root = match yaml::parse(text) {
+pub fn validate(
+    text: &str,
+    file: &FsPath,
+    sets: &[super::set::FieldSet],
+) -> Result<Plan, Vec<Diagnostic>> {
+    let mut root = match yaml::parse(text) {
         Ok(root) => root,
         Err(e) => {
             return Err(vec![Diagnostic::new(
@@ -46,6 +50,15 @@ pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
             )]);
         }
     };
+    for set in sets {
+        if let Err(e) = set.apply(&mut root) {
+            return Err(vec![Diagnostic::file_level(
+                file,
+                e.to_string(),
+                "name a scalar field of the scenario, e.g. --set release.version=v2.1.0",
+            )]);
+        }
+    }
     let mut c = Checker {
         file,
         root: &root,
@@ -58,6 +71,11 @@ pub fn validate(text: &str, file: &FsPath) -> Result<Plan, Vec<Diagnostic>> {
         Some(plan) if c.diags.is_empty() => Ok(plan),
         _ => {
             c.diags.sort_by_key(|d| (d.line, d.column));
+            for d in &mut c.diags {
+                if let Some(set) = sets.iter().find(|s| s.covers(&d.path)) {
+                    d.message = format!("{} {}", d.message, set.note());
+                }
+            }
             Err(c.diags)
         }
     }
@@ -555,7 +573,7 @@ mod tests {
                 "policy:\n  triggers:\n    - {{metric: latency_p99_increase, above: {above}, severity: high, action: page}}\ntargets:"
             ),
         );
-        super::validate(&text, Path::new("t.yaml"))
+        super::validate(&text, Path::new("t.yaml"), &[])
     }
 
     #[test]

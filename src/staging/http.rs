@@ -1,46 +1,31 @@
-//! A small blocking HTTP/1.1 client for a team's staging systems: one
-//! connection per call, response headers kept (LiteLLM names the serving
-//! deployment in one), chunked bodies read. No TLS, as for the registry
-//! client in `live::http`, which keeps no headers and reads no chunks.
+//! The client of a team's staging systems (MLflow, the LiteLLM proxy, the
+//! mock backend): a base URL and the headers sent with every call, over
+//! [`crate::live::request`] (one connection per call, response headers
+//! kept, chunked bodies read), as the `http` steps and Prometheus queries
+//! use it. No TLS.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// An answer: status, headers (names lowercased) and body.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
+use crate::live::request::{self, Request};
 
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
+pub use crate::live::request::Response;
 
 /// Why there was no answer at all.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("`{0}` is not an http:// URL")]
     Url(String),
-    #[error("{method} {url}: no answer: {source}")]
+    #[error("{method} {url}: no answer: {message}")]
     Io {
         method: String,
         url: String,
-        source: std::io::Error,
+        message: String,
     },
 }
+
+/// The largest answer read from a team's system (a proxy's `/metrics/`
+/// page is the largest expected, well under this).
+const MAX_ANSWER: usize = 32 << 20;
 
 /// A base URL (`http://host:port/prefix`) and the headers sent with every
 /// call.
@@ -67,7 +52,7 @@ impl Client {
         Ok(Client {
             host: host.to_string(),
             prefix: prefix.to_string(),
-            headers: Vec::new(),
+            headers: vec![("Accept".into(), "*/*".into())],
             timeout: Duration::from_secs(30),
         })
     }
@@ -103,92 +88,35 @@ impl Client {
         path: &str,
         body: Option<&str>,
     ) -> Result<Response, HttpError> {
-        self.try_call(method, path, body)
-            .map_err(|source| HttpError::Io {
-                method: method.to_string(),
-                url: self.url(path),
-                source,
-            })
-    }
-
-    fn try_call(&self, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Response> {
-        let addr = self
-            .host
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other(format!("{} has no address", self.host)))?;
-        let stream = TcpStream::connect_timeout(&addr, self.timeout)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        let mut req = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: */*\r\n",
-            self.prefix, self.host
-        );
-        for (name, value) in &self.headers {
-            req.push_str(&format!("{name}: {value}\r\n"));
+        let url = self.url(path);
+        let mut headers = self.headers.clone();
+        if body.is_some() {
+            headers.push(("Content-Type".into(), "application/json".into()));
         }
-        if let Some(body) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(body.unwrap_or(""));
-        (&stream).write_all(req.as_bytes())?;
-        read_response(BufReader::new(stream))
-    }
-}
-
-fn read_response(mut reader: impl BufRead) -> std::io::Result<Response> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP status line: {line:?}")))?;
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
-            break;
-        }
-        if let Some((name, value)) = h.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-        }
-    }
-    let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if find("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
-        loop {
-            let mut size = String::new();
-            reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| std::io::Error::other("a malformed chunk size"))?;
-            if size == 0 {
-                break;
+        request::send(&Request {
+            method,
+            url: &url,
+            headers: &headers,
+            body,
+            timeout: self.timeout,
+            max_body: MAX_ANSWER,
+        })
+        .and_then(|r| {
+            if r.truncated {
+                Err(format!(
+                    "the answer is larger than {} MiB",
+                    MAX_ANSWER >> 20
+                ))
+            } else {
+                Ok(r)
             }
-            let start = body.len();
-            body.resize(start + size, 0);
-            reader.read_exact(&mut body[start..])?;
-            let mut crlf = [0; 2];
-            reader.read_exact(&mut crlf)?;
-        }
-    } else if let Some(length) = find("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        body.resize(length, 0);
-        reader.read_exact(&mut body)?;
-    } else {
-        reader.read_to_end(&mut body)?;
+        })
+        .map_err(|message| HttpError::Io {
+            method: method.to_string(),
+            url,
+            message,
+        })
     }
-    Ok(Response {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 #[cfg(test)]
@@ -196,22 +124,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunked_and_sized_bodies_are_read_whole() {
-        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Litellm-Model-Id: a\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
-        let r = read_response(chunked.as_bytes()).expect("a response");
-        assert_eq!((r.status, r.body.as_str()), (200, "abcde"));
-        assert_eq!(r.header("x-litellm-model-id"), Some("a"));
-        let sized = "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\nnoEXTRA";
-        let r = read_response(sized.as_bytes()).expect("a response");
-        assert_eq!((r.status, r.body.as_str()), (404, "no"));
-        assert!(read_response("garbage\r\n".as_bytes()).is_err());
-    }
-
-    #[test]
     fn base_urls_keep_their_prefix() {
         let c = Client::new("http://127.0.0.1:9/api/").expect("a URL");
         assert_eq!(c.url("/x"), "http://127.0.0.1:9/api/x");
         assert!(Client::new("https://h").is_err());
         assert!(Client::new("http:///x").is_err());
+        let e = c.get("/x").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "GET http://127.0.0.1:9/api/x: no answer: cannot connect to 127.0.0.1:9"
+            ),
+            "{e}"
+        );
     }
 }

@@ -72,7 +72,11 @@ impl RealRoute for FileRoute {
 
     fn register(&mut self, release: &NewEntry) -> Result<String, RouteError> {
         self.file.add(release)?;
-        Ok(release.id.clone())
+        // A flag's weights are keyed by variant, which is the version.
+        Ok(match self.file.format {
+            super::files::Format::FlagFile => release.version.clone(),
+            _ => release.id.clone(),
+        })
     }
 
     fn write(&mut self, weights: &[(String, f64)]) -> Result<(), RouteError> {
@@ -241,6 +245,40 @@ mod tests {
         assert_eq!(weights, [Some(75.0), Some(25.0)]);
         route.restore().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn a_flag_files_release_is_weighted_by_the_id_register_returns() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("flags.json");
+        let text = r#"{"flags": {"f": {"state": "ENABLED", "variants": {"v1": "a"}, "defaultVariant": "v1",
+  "targeting": {"fractional": [["v1", 100]]}}}}
+"#;
+        std::fs::write(&path, text).unwrap();
+        let mut route = FileRoute::new(RouteFile::new(Format::FlagFile, &path, "f"));
+        let id = route
+            .register(&NewEntry {
+                id: "f:v2".into(),
+                version: "v2".into(),
+                base_url: "http://127.0.0.1:1/mock/v2/v1".into(),
+                weight: 0.0,
+            })
+            .unwrap();
+        route.write(&[("v1".into(), 50.0), (id, 50.0)]).unwrap();
+        let weights: Vec<(String, Option<f64>)> = route
+            .read()
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.weight))
+            .collect();
+        assert_eq!(
+            weights,
+            [
+                ("v1".to_string(), Some(50.0)),
+                ("v2".to_string(), Some(50.0))
+            ]
+        );
     }
 
     #[test]

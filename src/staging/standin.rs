@@ -20,7 +20,7 @@ use super::files::RouteFile;
 use super::http::Client;
 use super::mlflow::{Mlflow, VERSION_TAG};
 use super::mock::VERSION_HEADER;
-use crate::scenario::golden::{GoldenSet, is_good};
+use crate::scenario::golden::{GoldenCase, GoldenSet, is_good};
 
 /// How the route is looked up: versions (the scenario's names) and weights.
 pub trait Resolve: Send {
@@ -153,6 +153,13 @@ impl StandIn {
 
     /// Sends the next golden prompt to the version the route picks.
     pub fn send(&mut self) -> Result<Sent, String> {
+        Ok(self.next_request()?.send())
+    }
+
+    /// Resolves the route and picks the version and the prompt of the
+    /// next request, without sending it: a traffic generator holds the
+    /// app only for this, and sends from many threads.
+    pub fn next_request(&mut self) -> Result<Request, String> {
         let route = self.route()?;
         let version = self
             .pick(&route)
@@ -160,14 +167,44 @@ impl StandIn {
         let case = self.golden.cases[self.next % self.golden.cases.len()].clone();
         self.next += 1;
         let base = (self.backend)(&version);
+        Ok(Request {
+            version,
+            route,
+            base,
+            case,
+        })
+    }
+}
+
+/// One request the app has resolved and not sent yet.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The version the route resolved to.
+    pub version: String,
+    /// The route (versions and weights) as the app saw it.
+    pub route: Vec<(String, f64)>,
+    base: String,
+    case: GoldenCase,
+}
+
+impl Request {
+    /// Sends it to the version's backend and grades the answer.
+    pub fn send(self) -> Sent {
+        let Request {
+            version,
+            base,
+            case,
+            ..
+        } = self;
         let start = Instant::now();
         let body =
             json!({"model": version, "messages": [{"role": "user", "content": case.prompt}]});
-        let reply = Client::new(&base)
-            .map_err(|e| e.to_string())?
-            .post_json("/chat/completions", &body);
+        let reply = Client::new(&base).map_err(|e| e.to_string()).and_then(|c| {
+            c.post_json("/chat/completions", &body)
+                .map_err(|e| e.to_string())
+        });
         let wall = start.elapsed();
-        Ok(match reply {
+        match reply {
             Ok(r) => {
                 let content = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| {
                     v["choices"][0]["message"]["content"]
@@ -189,7 +226,7 @@ impl StandIn {
                 good: false,
                 wall,
             },
-        })
+        }
     }
 }
 
