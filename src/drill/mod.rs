@@ -8,6 +8,7 @@
 //! procedure sees and does lands in its [`Record`].
 
 mod agenda;
+mod coordinated;
 mod detect;
 mod execute;
 mod policy;
@@ -117,6 +118,10 @@ pub trait Staging {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError>;
+
+    /// From now on, route writes belong to the coordinated change `id`
+    /// (their audit rows carry it); `None` ends it.
+    fn set_change_id(&mut self, _id: Option<&str>) {}
 
     /// Whether `http`, `exec` and `wait_for` steps can run here: only a
     /// live drill reaches a team's staging; the simulation skips them.

@@ -291,6 +291,7 @@ impl<'p> LivePort<'p> {
                             from: describe(&row["from"]),
                             to: describe(&row["to"]),
                             reason: row["reason"].as_str().unwrap_or_default().to_string(),
+                            change_id: row["change_id"].as_str().map(str::to_string),
                         })
                     })
                     .collect()

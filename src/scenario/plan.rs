@@ -29,6 +29,8 @@ pub struct Plan {
     pub registry: RegistryPlan,
     pub traffic: TrafficPlan,
     pub release: ReleasePlan,
+    /// `release.changes` with several routes; `None` for one route.
+    pub release_set: Option<super::plan_set::ReleaseSet>,
     pub policy: PolicyPlan,
     pub responders: Responders,
     pub procedure: Vec<Step>,
@@ -383,6 +385,8 @@ pub struct Responder {
     pub decide_after: Dur,
     pub decision: Decision,
     pub authority: Vec<ChangeType>,
+    /// `authority` includes `coordinated`: may roll back several routes.
+    pub coordinated: bool,
     /// With `decision: roll_forward`: the fixed version to ship.
     pub roll_forward: Option<RollForward>,
 }

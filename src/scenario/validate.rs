@@ -10,6 +10,7 @@
 mod faults;
 mod policy;
 mod procedure;
+mod set;
 mod staging;
 mod team;
 mod world;
@@ -186,7 +187,7 @@ impl Checker<'_> {
                 "duration" => raw.duration = self.field(value, &path),
                 "registry" => raw.registry = self.field(value, &path),
                 "traffic" => raw.traffic = self.field(value, &path),
-                "release" => raw.release = self.field(value, &path),
+                "release" => raw.release = self.read_release(value, &path),
                 "policy" => raw.policy = self.read_policy(value, &path),
                 "responders" => raw.responders = self.field(value, &path),
                 "procedure" => raw.procedure = self.list(value, &path),
@@ -239,6 +240,18 @@ impl Checker<'_> {
             }
         }
         raw
+    }
+
+    /// `release`: one route, or several as `changes`.
+    fn read_release(&mut self, node: &Node, path: &Path) -> Option<RawReleaseForm> {
+        let set = node
+            .as_map()
+            .is_some_and(|entries| entries.iter().any(|(k, _)| k.as_str() == Some("changes")));
+        if set {
+            self.field(node, path).map(RawReleaseForm::Set)
+        } else {
+            self.field(node, path).map(RawReleaseForm::One)
+        }
     }
 
     /// `policy` with its trigger list read item by item.
@@ -320,16 +333,31 @@ impl Checker<'_> {
             );
         }
         let policy = self.policy(raw.policy.unwrap_or_default());
+        let related = raw
+            .registry
+            .as_ref()
+            .map(|r| r.related.clone())
+            .unwrap_or_default();
         let registry = raw.registry.and_then(|r| self.registry(r));
         let mut traffic = match (&raw.traffic, &registry) {
             (Some(t), Some(reg)) => self.traffic(t, reg),
             _ => None,
         };
-        let release = match (raw.release, &registry, &traffic, &policy, duration) {
-            (Some(rel), Some(reg), Some(tr), Some(pol), Some(dur)) => {
-                self.release(rel, reg, tr, pol, dur)
+        let (release, release_set) = match (raw.release, &registry, &traffic, &policy, duration) {
+            (Some(RawReleaseForm::One(rel)), Some(reg), Some(tr), Some(pol), Some(dur)) => {
+                self.related_without_set(&related);
+                (
+                    self.release(rel, &Path::root().key("release"), reg, tr, pol, dur),
+                    Some(None),
+                )
             }
-            _ => None,
+            (Some(RawReleaseForm::Set(set)), Some(reg), Some(tr), Some(pol), Some(dur)) => {
+                match self.release_set(set, &related, reg, tr, pol, dur) {
+                    Some((rel, set)) => (Some(rel), Some(set)),
+                    None => (None, None),
+                }
+            }
+            _ => (None, None),
         };
         let responders = self.responders(
             raw.responders.unwrap_or_default(),
@@ -420,6 +448,7 @@ impl Checker<'_> {
                 ..traffic?
             },
             release: release?,
+            release_set: release_set?,
             policy: policy?,
             responders: responders?,
             procedure: procedure?,

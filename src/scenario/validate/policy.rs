@@ -178,7 +178,13 @@ impl Checker<'_> {
                 ack_after: r.ack_after.unwrap_or(default.ack_after),
                 decide_after: r.decide_after.unwrap_or(default.decide_after),
                 decision,
-                authority: r.authority.unwrap_or(default.authority),
+                authority: r.authority.as_ref().map_or(default.authority, |a| {
+                    a.iter().filter_map(|x| x.change_type()).collect()
+                }),
+                coordinated: r
+                    .authority
+                    .as_ref()
+                    .map_or(default.coordinated, |a| a.contains(&Authority::Coordinated)),
                 roll_forward,
             }
         };
@@ -192,6 +198,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: vec![ChangeType::Prompt, ChangeType::Model],
+                coordinated: false,
                 roll_forward: None,
             },
         );
@@ -204,6 +211,7 @@ impl Checker<'_> {
                 decide_after: Dur::from_mins(20),
                 decision: Decision::Rollback,
                 authority: all.clone(),
+                coordinated: false,
                 roll_forward: None,
             },
         );
@@ -216,6 +224,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: all,
+                coordinated: false,
                 roll_forward: None,
             },
         );
