@@ -154,6 +154,33 @@ impl<'p> Procedure<'p> {
         Ok(Next::Wait(self.advance_exec(now, port)))
     }
 
+    /// `identify_target` on a set: each route's previous version. A route
+    /// without one does not stop the step: `execute` rolls back the others
+    /// and fails as a partial rollback naming it.
+    pub(super) fn identify_set(&mut self, now: u64, port: &mut dyn Staging) -> Result<Next, Halt> {
+        let Some(set) = self.plan.release_set.as_ref() else {
+            return Ok(Next::Done(String::new()));
+        };
+        let mut found = Vec::new();
+        for &i in &set.rollback_order {
+            let rel = &set.changes[i].release;
+            match self.set_target(now, rel, port)? {
+                Ok((version, candidates)) => {
+                    found.push(format!("{} on {}", version, rel.route));
+                    if i == 0 {
+                        self.record.rollback_target = Some(version.clone());
+                        self.target = Some(Target {
+                            version,
+                            candidates,
+                        });
+                    }
+                }
+                Err((_, why)) => found.push(format!("none on {}: {why}", rel.route)),
+            }
+        }
+        Ok(Next::Done(format!("targets {}", found.join("; "))))
+    }
+
     /// The route's previous candidates, if they are still held.
     fn set_target(
         &mut self,

@@ -376,6 +376,10 @@ impl Checker<'_> {
             }
             _ => None,
         };
+        if let (Some(Some(_)), Some(steps), Some(people)) = (&release_set, &procedure, &responders)
+        {
+            self.set_fits(steps, people);
+        }
         let staging = self.staging(raw.staging, registry.as_ref(), release.as_ref());
         let golden = self.golden(raw.traffic.as_ref().and_then(|t| t.golden.as_deref()));
         let faults = match (raw.faults, &release, &registry) {

@@ -39,7 +39,7 @@ impl Checker<'_> {
                 self.error(
                     &path.key("route"),
                     format!(
-                        "route `{}` is listed twice in release.changes (also item {j})",
+                        "route `{}` is listed twice in release.changes (also at release.changes[{j}])",
                         change.route
                     ),
                     "list each route once: one change per route ships one version",
@@ -216,5 +216,36 @@ fn default_mechanism(related: &BTreeMap<String, Vec<String>>, route: &str) -> Me
         Mechanism::AliasRemap
     } else {
         Mechanism::RouteWeight
+    }
+}
+
+impl Checker<'_> {
+    /// What a release set cannot do: roll forward (a fix ships on one
+    /// route), or roll back by a mechanism other than a switch.
+    pub(super) fn set_fits(&mut self, procedure: &[Step], responders: &Responders) {
+        for (i, step) in procedure.iter().enumerate() {
+            if let Step::Execute(e) = step
+                && !matches!(e.mechanism, Mechanism::AliasRemap | Mechanism::RouteWeight)
+            {
+                self.error(
+                    &Path::root().key("procedure").index(i).key("execute").key("mechanism"),
+                    format!("mechanism `{}` cannot roll back a release set", e.mechanism),
+                    "each route of a set rolls back by its own switch: use `alias_remap` or `route_weight` (and `mechanism:` on a change to choose per route)",
+                );
+            }
+        }
+        for (name, r) in [
+            ("on_call", &responders.on_call),
+            ("product", &responders.product),
+            ("platform_lead", &responders.platform_lead),
+        ] {
+            if r.decision == Decision::RollForward {
+                self.error(
+                    &Path::root().key("responders").key(name).key("decision"),
+                    "a release set cannot be rolled forward: a fix ships on one route",
+                    "decide `rollback` for a set, or release one route",
+                );
+            }
+        }
     }
 }
