@@ -26,9 +26,7 @@ pub fn fail<E: std::fmt::Display + ExitCode>(e: &E) -> Exit {
 impl ExitCode for crate::live::LiveError {
     fn exit(&self) -> Exit {
         match self {
-            crate::live::LiveError::Unsupported(_) | crate::live::LiveError::PlanUnsupported(_) => {
-                Exit::Invalid
-            }
+            crate::live::LiveError::Unsupported(_) => Exit::Invalid,
             _ => Exit::Environment,
         }
     }

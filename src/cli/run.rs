@@ -99,10 +99,6 @@ pub fn run(args: RunArgs) -> Exit {
                 eprintln!("error: {}: {e}", p.file.display());
                 return e.exit();
             }
-            if let Err(e) = crate::live::check_plan(p, opts) {
-                eprintln!("error: {}: {e}", p.file.display());
-                return e.exit();
-            }
         }
         crate::interrupt::install();
     }

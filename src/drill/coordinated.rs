@@ -100,6 +100,7 @@ impl<'p> Procedure<'p> {
         }
         self.record.routes.clear();
         self.exec.clear();
+        let mut writes = Vec::new();
         // One id links the set's writes in the audit; the same scenario
         // and decision give the same id.
         let id = format!("rollback-{}-{now}", &self.plan.scenario_hash[..8]);
@@ -142,16 +143,97 @@ impl<'p> Procedure<'p> {
                     self.set_run
                         .forward
                         .push((rel.route.clone(), current.clone()));
-                    self.exec.push_back(ExecAction::RouteWrite {
-                        route: rel.route.clone(),
-                        candidates: switch_to(change.mechanism, candidates, rel),
-                        label: format!("{}: {} to {version}", rel.route, change.mechanism),
-                    });
+                    writes.push((
+                        rel.route.clone(),
+                        switch_to(change.mechanism, candidates, rel),
+                        version.clone(),
+                        format!("{}: {} to {version}", rel.route, change.mechanism),
+                    ));
                 }
             }
             self.record.routes.push(route);
         }
+        if port.writes_sets() && !writes.is_empty() {
+            self.exec.push_back(ExecAction::SetWrite { writes });
+        } else {
+            for (route, candidates, _, label) in writes {
+                self.exec.push_back(ExecAction::RouteWrite {
+                    route,
+                    candidates,
+                    label,
+                });
+            }
+        }
         Ok(Next::Wait(self.advance_exec(now, port)))
+    }
+
+    /// The set's writes as one transaction: every route's phase is the
+    /// same span (they overlap; restore is that span, not a sum). Refused,
+    /// nothing was written: every route of it failed, with the registry's
+    /// answer (which names the route).
+    pub(super) fn set_write(
+        &mut self,
+        now: u64,
+        writes: Vec<(String, Vec<Candidate>, String, String)>,
+        port: &mut dyn Staging,
+    ) -> Wakes {
+        let generation = self.exec_gen;
+        let reason = self.write_reason();
+        let id = self.set_run.change_id.clone().unwrap_or_default();
+        let plain: Vec<(String, Vec<Candidate>, String)> = writes
+            .iter()
+            .map(|(r, c, t, _)| (r.clone(), c.clone(), t.clone()))
+            .collect();
+        let Some(answer) = port.write_set(now, &plain, &reason, &id) else {
+            // No transaction after all: route after route.
+            for (route, candidates, _, label) in writes.into_iter().rev() {
+                self.exec.push_front(ExecAction::RouteWrite {
+                    route,
+                    candidates,
+                    label,
+                });
+            }
+            return self.advance_exec(now, port);
+        };
+        match answer {
+            Ok(ack) => {
+                self.registry_recovered(now);
+                for (route, candidates, _, label) in &writes {
+                    self.record.steps[self.step].phases.push(PhaseRecord {
+                        name: label.clone(),
+                        start_s: secs(now),
+                        end_s: Some(secs(ack.converged_at)),
+                        detail: format!(
+                            "{}; one transaction for the {} routes of the set, acknowledged after {}",
+                            describe(candidates),
+                            writes.len(),
+                            Dur(ack.acked_at - now)
+                        ),
+                    });
+                    if let Some(r) = self.route_mut(route) {
+                        r.start_s = Some(secs(now));
+                        r.end_s = Some(secs(ack.converged_at));
+                        r.status = RouteStatus::RolledBack;
+                    }
+                }
+                vec![(ack.converged_at, Wake::ExecNext(generation))]
+            }
+            Err(e) => match self.registry_halt(now, e, "the set's rollback") {
+                Halt::Retry(at) => {
+                    self.exec.push_front(ExecAction::SetWrite { writes });
+                    vec![(at, Wake::ExecNext(generation))]
+                }
+                Halt::Fail(message) => {
+                    for (route, ..) in &writes {
+                        if let Some(r) = self.route_mut(route) {
+                            r.status = RouteStatus::Failed;
+                            r.detail = format!("nothing of the set was written: {message}");
+                        }
+                    }
+                    self.advance_exec(now, port)
+                }
+            },
+        }
     }
 
     /// `identify_target` on a set: each route's previous version. A route

@@ -253,6 +253,7 @@ impl<'p> Procedure<'p> {
                 candidates,
                 label,
             } => self.route_write(now, route, candidates, label, port),
+            ExecAction::SetWrite { writes } => self.set_write(now, writes, port),
             ExecAction::Write { candidates, label } => {
                 let reason = self.write_reason();
                 let to = describe(&candidates);

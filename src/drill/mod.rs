@@ -119,6 +119,24 @@ pub trait Staging {
         reason: &str,
     ) -> Result<WriteAck, RegistryError>;
 
+    /// Writes a release set's rollback as one transaction, all or nothing:
+    /// each `(route, candidates, target version)`. `None`: this registry
+    /// has no such call, and the procedure writes route after route.
+    fn write_set(
+        &mut self,
+        _now: u64,
+        _writes: &[(String, Vec<Candidate>, String)],
+        _reason: &str,
+        _change_id: &str,
+    ) -> Option<Result<WriteAck, RegistryError>> {
+        None
+    }
+
+    /// Whether [`Staging::write_set`] is one transaction here.
+    fn writes_sets(&self) -> bool {
+        false
+    }
+
     /// From now on, route writes belong to the coordinated change `id`
     /// (their audit rows carry it); `None` ends it.
     fn set_change_id(&mut self, _id: Option<&str>) {}

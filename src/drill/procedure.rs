@@ -86,6 +86,11 @@ pub(super) enum ExecAction {
     Hold { took: Dur, label: String },
     /// Registers a new version before it is routed to (roll forward).
     AddVersion { version: String },
+    /// A release set's writes as one transaction (a registry that has
+    /// one): `(route, candidates, target version, label)`.
+    SetWrite {
+        writes: Vec<(String, Vec<Candidate>, String, String)>,
+    },
     /// A registry write to one route of a release set.
     RouteWrite {
         route: String,

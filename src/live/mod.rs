@@ -95,9 +95,6 @@ fn sleep_until(start: std::time::Instant, wall: Duration) -> bool {
 pub enum LiveError {
     #[error("{0}")]
     Unsupported(#[from] crate::faults::Unsupported),
-    /// A plan this backend cannot drill (a release set).
-    #[error("{0}")]
-    PlanUnsupported(String),
     #[error("{0}")]
     Container(#[from] crate::container::ContainerError),
     #[error("cannot start a registry server: {0}")]
@@ -227,19 +224,6 @@ fn container_fault(
     Ok(true)
 }
 
-/// A coordinated release (`release.changes`) is drilled simulated only:
-/// live traffic and the live port follow one route.
-pub fn check_plan(plan: &Plan, opts: &LiveOptions) -> Result<(), LiveError> {
-    match &plan.release_set {
-        Some(set) => Err(LiveError::PlanUnsupported(format!(
-            "a coordinated release ({} routes in `release.changes`) cannot be drilled on the {} backend yet: run it simulated (--backend in-process)",
-            set.changes.len(),
-            backend_kind(opts)
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// Runs one live drill: reach the registry, seed what it lacks, record
 /// the state it found, preflight, drive the drill loop with traffic
 /// running, and put the registry back as it was found (teardown).
@@ -252,7 +236,6 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         }
     }
     crate::faults::check(plan, backend_kind(opts))?;
-    check_plan(plan, opts)?;
     let (own, base, token) = match (&opts.container, &opts.registry) {
         (Some(backend), _) => {
             let c = backend
@@ -419,6 +402,15 @@ impl Backend for Wired<'_, '_> {
 
     fn release_step(&mut self, now: u64, step: usize) -> Result<(), LiveError> {
         self.port.release_step(now, step)
+    }
+
+    fn change_step(&mut self, now: u64, change: usize, step: usize) -> Result<(), LiveError> {
+        let rel = self.plan.releases()[change];
+        self.port.ship(rel, now, step, false)
+    }
+
+    fn change_onset(&mut self, _now: u64, change: usize) -> Result<(), LiveError> {
+        self.port.change_onset(change)
     }
 
     fn onset(&mut self, _now: u64) -> Result<(), LiveError> {

@@ -14,6 +14,10 @@ pub struct Totals {
     pub rolled_back: usize,
     /// Sum of the per-route phases, in seconds.
     pub phases_s: f64,
+    /// From the first phase's start to the last one's end.
+    pub span_s: f64,
+    /// The phases overlap (one transaction) rather than follow each other.
+    pub overlap: bool,
     /// decided → restored (`None` when not every route was restored).
     pub restore_s: Option<f64>,
 }
@@ -27,7 +31,19 @@ pub fn totals(o: &DrillOutcome) -> Option<Totals> {
     if routes.is_empty() {
         return None;
     }
+    let timed: Vec<(f64, f64)> = routes
+        .iter()
+        .filter_map(|r| Some((r.start_s?, r.end_s?)))
+        .collect();
+    let first = timed.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+    let last = timed.iter().map(|t| t.1).fold(f64::NEG_INFINITY, f64::max);
     Some(Totals {
+        span_s: if timed.is_empty() {
+            0.0
+        } else {
+            round3(last - first)
+        },
+        overlap: timed.len() > 1 && timed.iter().all(|t| *t == timed[0]),
         routes: routes.len(),
         rolled_back: routes
             .iter()
@@ -51,10 +67,20 @@ pub fn json(o: &DrillOutcome) -> Option<Value> {
             "routes": t.routes,
             "rolled_back": t.rolled_back,
             "phases_s": t.phases_s,
+            "span_s": t.span_s,
             "restore_s": t.restore_s,
-            "restore_is": "the sum of the per-route phases: routes roll back one after another",
+            "restore_is": restore_is(&t),
         },
     }))
+}
+
+/// How `restore` relates to the per-route phases.
+pub fn restore_is(t: &Totals) -> &'static str {
+    if t.overlap {
+        "the overlap of the per-route phases: the set was one transaction"
+    } else {
+        "the sum of the per-route phases: routes roll back one after another"
+    }
 }
 
 /// One line per route, then the totals: for summary.md and JUnit.
@@ -83,11 +109,13 @@ pub fn lines(o: &DrillOutcome) -> Vec<String> {
         })
         .collect();
     out.push(format!(
-        "set: {} of {} routes rolled back; phases {} in all; restore {}",
+        "set: {} of {} routes rolled back; phases {} in all, {} from first to last; restore {} ({})",
         t.rolled_back,
         t.routes,
         human(t.phases_s),
-        t.restore_s.map_or("—".to_string(), human)
+        human(t.span_s),
+        t.restore_s.map_or("—".to_string(), human),
+        restore_is(&t)
     ));
     out
 }

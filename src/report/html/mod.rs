@@ -309,11 +309,12 @@ fn set_table(out: &mut String, o: &DrillOutcome) {
     }
     put!(
         out,
-        "<tr><td colspan=\"5\"><b>set: {} of {} routes rolled back</b></td><td><b>{}</b></td><td>restore {} (the sum of the per-route phases)</td></tr>\n</tbody>\n</table>\n",
+        "<tr><td colspan=\"5\"><b>set: {} of {} routes rolled back</b></td><td><b>{}</b></td><td>restore {} ({})</td></tr>\n</tbody>\n</table>\n",
         t.rolled_back,
         t.routes,
         human(t.phases_s),
-        t.restore_s.map_or("—".to_string(), human)
+        t.restore_s.map_or("—".to_string(), human),
+        crate::report::set::restore_is(&t)
     );
 }
 
