@@ -334,3 +334,66 @@ fn a_one_entry_set_is_a_single_route_release() {
     };
     assert_eq!(strip(a), strip(b));
 }
+
+#[test]
+fn every_report_shows_the_route_phases_and_the_set_totals() {
+    let o = sim::run(&plan(&shipped()));
+    let json = rollback_drill::report::json::value(&o);
+    let set = &json["release_set"];
+    let routes: Vec<&str> = set["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["triage", "summarize", "smart-reasoner"]);
+    assert_eq!(set["routes"][2]["mechanism"], "alias_remap");
+    assert_eq!(set["routes"][2]["status"], "rolled_back");
+    assert_eq!(set["totals"]["phases_s"], 9.0);
+    assert_eq!(set["totals"]["span_s"], 9.0);
+    assert_eq!(set["totals"]["restore_s"], 9.0);
+    assert_eq!(
+        set["totals"]["restore_is"],
+        "the sum of the per-route phases: routes roll back one after another"
+    );
+    let outcomes = [o];
+    let md = rollback_drill::report::markdown::render(&outcomes);
+    assert!(
+        md.contains("- triage: triage-v8 → triage-v7 by route_weight, rolled_back (3s)\n"),
+        "{md}"
+    );
+    assert!(md.contains("- set: 3 of 3 routes rolled back; phases 9s in all, 9s from first to last; restore 9s (the sum of the per-route phases"), "{md}");
+    let junit =
+        String::from_utf8(rollback_drill::report::junit::render(&outcomes).unwrap()).unwrap();
+    assert!(
+        junit.contains(
+            "<system-out>triage: triage-v8 → triage-v7 by route_weight, rolled_back (3s)"
+        ),
+        "{junit}"
+    );
+    let html = rollback_drill::report::html::render(&outcomes);
+    assert!(html.contains("<h3>Coordinated rollback</h3>"));
+    assert!(html.contains("<tr><td>smart-reasoner</td><td>claude-sonnet-4-6</td><td>claude-sonnet-4-5</td><td>alias_remap</td><td>rolled_back</td><td>3s</td>"), "no smart-reasoner row");
+}
+
+#[test]
+fn single_route_reports_have_no_set() {
+    let text = std::fs::read_to_string(
+        common::root().join("scenarios/model-latency-regression-alias-remap.yaml"),
+    )
+    .unwrap();
+    let o = sim::run(&plan(&text));
+    assert!(o.record.routes.is_empty());
+    let json = rollback_drill::report::json::value(&o);
+    assert!(json.get("release_set").is_none());
+    assert!(
+        json["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a.get("change_id").is_none())
+    );
+    let outcomes = [o];
+    assert!(!rollback_drill::report::markdown::render(&outcomes).contains("Coordinated rollback"));
+    assert!(!rollback_drill::report::html::render(&outcomes).contains("Coordinated rollback"));
+}
