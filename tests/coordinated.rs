@@ -397,3 +397,45 @@ fn single_route_reports_have_no_set() {
     assert!(!rollback_drill::report::markdown::render(&outcomes).contains("Coordinated rollback"));
     assert!(!rollback_drill::report::html::render(&outcomes).contains("Coordinated rollback"));
 }
+
+#[test]
+fn a_retired_target_on_a_middle_route_leaves_the_routes_around_it_rolled_back() {
+    let o = sim::run(&variant(&[(
+        RETIRED,
+        "faults:\n  - {kind: retire_target, route: summarize}\n",
+    )]));
+    assert!(!o.passed());
+    assert_eq!(o.record.restored, None);
+    assert_eq!(route(&o, "summarize").status, RouteStatus::Failed);
+    assert!(
+        route(&o, "summarize").detail.starts_with(
+            "rollback target summarize-v3 of route summarize was removed by retention"
+        ),
+        "{}",
+        route(&o, "summarize").detail
+    );
+    assert_eq!(route(&o, "triage").status, RouteStatus::RolledBack);
+    assert_eq!(route(&o, "smart-reasoner").status, RouteStatus::RolledBack);
+    let partial = o
+        .findings()
+        .into_iter()
+        .find(|f| f.kind == FindingKind::PartialRollback)
+        .unwrap();
+    assert!(
+        partial
+            .message
+            .starts_with("the coordinated rollback is partial: summarize could not be rolled back"),
+        "{}",
+        partial.message
+    );
+    // The preflight saw it coming, on that route.
+    assert!(
+        o.preflight
+            .iter()
+            .any(|f| f.kind == FindingKind::TargetRetired
+                && f.message.contains("for route summarize"))
+    );
+    let rows = rollback_rows(&o);
+    let routes: Vec<&str> = rows.iter().map(|r| r.route.as_str()).collect();
+    assert_eq!(routes, ["triage", "smart-reasoner"]);
+}

@@ -9,6 +9,7 @@
 mod diagnostic;
 pub mod golden;
 pub mod plan;
+mod plan_faults;
 pub mod plan_set;
 pub mod raw;
 pub mod raw_set;

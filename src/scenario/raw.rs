@@ -459,6 +459,9 @@ pub struct RawFault {
     pub behaviour: Option<RawBehaviourPatch>,
     /// `registry_crash`: how long the registry stays down before it restarts.
     pub restart_after: Option<Dur>,
+    /// `retire_target`: whose target is retired; default the release's
+    /// route (in a release set, any route of it).
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
