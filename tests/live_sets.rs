@@ -22,7 +22,10 @@ fn quick() -> Plan {
     .unwrap();
     for (from, to) in [
         ("release:\n  at: 15m\n", "release:\n  at: 2m\n"),
-        ("policy:\n", "policy:\n  window: 2m\n  min_requests: 1000\n"),
+        (
+            "policy:\n  min_requests: 1000\n",
+            "policy:\n  window: 2m\n  min_requests: 1000\n",
+        ),
         ("on_call: {ack_after: 3m,", "on_call: {ack_after: 30s,"),
         (
             "platform_lead: {ack_after: 15m,",
