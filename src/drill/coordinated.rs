@@ -59,8 +59,10 @@ impl<'p> Procedure<'p> {
     /// The rollback of a release set: which routes roll back, each one's
     /// target, then one write per route in rollback order, each waiting
     /// for the routers before the next (restore is the sum of the
-    /// per-route phases). A route that cannot be rolled back does not
-    /// stop the others; the step fails at the end (see `finish_set`).
+    /// per-route phases) — or, where the registry takes a set in one
+    /// transaction, one write for all (restore is their overlap). A route
+    /// that cannot be rolled back does not stop the others; the step fails
+    /// at the end (see `finish_set`).
     pub(super) fn start_set(
         &mut self,
         now: u64,
