@@ -51,6 +51,26 @@ const BEYOND_A_SCHEMA: &[(&str, &str)] = &[
     ),
     ("wait-for-without-prometheus", "a step and another section"),
     ("weights-not-summing-to-100", "a sum over list items"),
+    (
+        "related-route-not-in-registry",
+        "a route named in two sections",
+    ),
+    (
+        "release-changes-route-listed-twice",
+        "a field unique across list items",
+    ),
+    (
+        "release-changes-route-not-in-registry",
+        "a route named in two sections",
+    ),
+    (
+        "release-changes-version-already-exists",
+        "a version named in two sections",
+    ),
+    (
+        "rollback-order-leaves-out-a-route",
+        "a list covering another list",
+    ),
 ];
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {

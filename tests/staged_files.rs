@@ -215,3 +215,31 @@ fn a_failed_drill_still_puts_the_file_back() {
     assert_eq!(step(drill, "teardown")["status"], "succeeded");
     assert_eq!(std::fs::read(&data).unwrap(), before, "put back");
 }
+
+/// A release of several routes is drilled on the built-in registry only:
+/// on a team's staging it is refused before anything runs.
+#[test]
+fn a_release_of_several_routes_is_refused_on_a_teams_staging() {
+    let (dir, _) = copied("alias-file.yaml");
+    let data = dir.path().join("staging-files/gateway-aliases.yaml");
+    let before = std::fs::read(&data).unwrap();
+    let set = std::fs::read_to_string(
+        common::root().join("scenarios/model-migration-with-prompts-coordinated.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "\nprocedure:",
+        "\nstaging:\n  kind: alias_file\n  path: staging-files/gateway-aliases.yaml\n  alias: smart-reasoner\n  poll: 5s\n\nprocedure:",
+    );
+    let file = dir.path().join("set.yaml");
+    std::fs::write(&file, set).unwrap();
+    let (code, stderr, _) = run(&file, &dir.path().join("reports"), &[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "a release of several routes (`release.changes`) is not drilled on a team's staging"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&data).unwrap(), before, "nothing ran");
+}

@@ -85,6 +85,14 @@ pub fn run(args: RunArgs) -> Exit {
                 eprintln!("error: {}: {e}", p.file.display());
                 return e.exit();
             }
+            if p.release_set.is_some() {
+                eprintln!(
+                    "error: {}: a release of several routes (`release.changes`) is not drilled on a team's staging (`staging: {{kind: {}}}`): it drills one route\n  hint: drill each route in a scenario of its own, or drill the set on the built-in registry",
+                    p.file.display(),
+                    p.staging.kind()
+                );
+                return Exit::Invalid;
+            }
             if p.metrics.is_some() {
                 eprintln!(
                     "error: {}: metrics.prometheus is not read in a drill on a team's staging (`staging: {{kind: {}}}`): its metrics come from the drill's own traffic\n  hint: leave `metrics:` out of this scenario",

@@ -57,6 +57,9 @@ impl<'p> Procedure<'p> {
             ]);
             return Ok(Next::Wait(self.advance_exec(now, port)));
         }
+        if let Some(set) = &self.plan.release_set {
+            return self.start_set(now, set, port);
+        }
         if self.target.is_none() {
             let target = self.previous_target(now, port)?;
             self.record.rollback_target = Some(target.version.clone());
@@ -193,6 +196,9 @@ impl<'p> Procedure<'p> {
         let generation = self.exec_gen;
         let rel = &self.plan.release;
         let Some(action) = self.exec.pop_front() else {
+            if self.plan.release_set.is_some() {
+                return self.finish_set(now, port);
+            }
             // Restored means every router sends the release nothing.
             let left = port.serving_share(now, &rel.route, &rel.version);
             if left > 1e-9 {
@@ -242,14 +248,14 @@ impl<'p> Procedure<'p> {
                     }
                 }
             }
+            ExecAction::RouteWrite {
+                route,
+                candidates,
+                label,
+            } => self.route_write(now, route, candidates, label, port),
+            ExecAction::SetWrite { writes } => self.set_write(now, writes, port),
             ExecAction::Write { candidates, label } => {
-                let reason = match &self.record.deciding_trigger {
-                    Some(t) => format!(
-                        "rollback drill: {} above {} ({})",
-                        t.metric, t.above, t.severity
-                    ),
-                    None => "rollback drill".to_string(),
-                };
+                let reason = self.write_reason();
                 let to = describe(&candidates);
                 let actor = self.record.decided_by.clone().unwrap_or_default();
                 let retry = ExecAction::Write {
@@ -287,9 +293,20 @@ impl<'p> Procedure<'p> {
         }
     }
 
+    /// Why the rollback writes to the registry, for its audit.
+    pub(super) fn write_reason(&self) -> String {
+        match &self.record.deciding_trigger {
+            Some(t) => format!(
+                "rollback drill: {} above {} ({})",
+                t.metric, t.above, t.severity
+            ),
+            None => "rollback drill".to_string(),
+        }
+    }
+
     /// A refused write: wait out an outage or a config repair and try the
     /// same action again, or fail the step.
-    fn write_failed(
+    pub(super) fn write_failed(
         &mut self,
         now: u64,
         action: ExecAction,

@@ -8,6 +8,7 @@
 //! procedure sees and does lands in its [`Record`].
 
 mod agenda;
+mod coordinated;
 mod detect;
 mod execute;
 mod policy;
@@ -117,6 +118,28 @@ pub trait Staging {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError>;
+
+    /// Writes a release set's rollback as one transaction, all or nothing:
+    /// each `(route, candidates, target version)`. `None`: this registry
+    /// has no such call, and the procedure writes route after route.
+    fn write_set(
+        &mut self,
+        _now: u64,
+        _writes: &[(String, Vec<Candidate>, String)],
+        _reason: &str,
+        _change_id: &str,
+    ) -> Option<Result<WriteAck, RegistryError>> {
+        None
+    }
+
+    /// Whether [`Staging::write_set`] is one transaction here.
+    fn writes_sets(&self) -> bool {
+        false
+    }
+
+    /// From now on, route writes belong to the coordinated change `id`
+    /// (their audit rows carry it); `None` ends it.
+    fn set_change_id(&mut self, _id: Option<&str>) {}
 
     /// Whether `http`, `exec` and `wait_for` steps can run here: only a
     /// live drill reaches a team's staging; the simulation skips them.

@@ -13,7 +13,6 @@ use super::Staging;
 use super::record::Finding;
 
 pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
-    let route = &plan.release.route;
     let keep_last = plan.registry.keep_last;
     let mut out = Vec::new();
     let mut find = |kind, message: String| {
@@ -23,27 +22,35 @@ pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
             message,
         })
     };
-    match port.candidates(0, route) {
-        Err(RegistryError::RouteMoved { from, to }) => find(
-            FindingKind::RouteMoved,
-            format!(
-                "the runbook names route {from}, which has moved to {to}: update the runbook and its config"
+    // Every route of a release set is rolled back, so each needs its target.
+    for rel in plan.releases() {
+        let route = &rel.route;
+        match port.candidates(0, route) {
+            Err(RegistryError::RouteMoved { from, to }) => find(
+                FindingKind::RouteMoved,
+                format!(
+                    "the runbook names route {from}, which has moved to {to}: update the runbook and its config"
+                ),
             ),
-        ),
-        Err(e) => find(
-            FindingKind::RegistryUnavailable,
-            format!("the registry could not be read for route {route}: {e}"),
-        ),
-        Ok(serving) => {
-            let held = port.versions(0, route).unwrap_or_default();
-            let targets = targets(plan, &serving);
-            for v in targets.iter().filter(|v| !held.contains(v)) {
-                find(
-                    FindingKind::TargetRetired,
-                    format!(
-                        "rollback target {v} is not held for route {route} (retention keep_last={keep_last}): the rollback would have nothing to go back to; keep it for the rollback window"
-                    ),
-                );
+            Err(e) => find(
+                FindingKind::RegistryUnavailable,
+                format!("the registry could not be read for route {route}: {e}"),
+            ),
+            Ok(serving) => {
+                let held = port.versions(0, route).unwrap_or_default();
+                let targets = if route == &plan.release.route {
+                    targets(plan, &serving)
+                } else {
+                    serving.iter().map(|c| c.version.clone()).collect()
+                };
+                for v in targets.iter().filter(|v| !held.contains(v)) {
+                    find(
+                        FindingKind::TargetRetired,
+                        format!(
+                            "rollback target {v} is not held for route {route} (retention keep_last={keep_last}): the rollback would have nothing to go back to; keep it for the rollback window"
+                        ),
+                    );
+                }
             }
         }
     }

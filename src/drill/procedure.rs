@@ -86,6 +86,17 @@ pub(super) enum ExecAction {
     Hold { took: Dur, label: String },
     /// Registers a new version before it is routed to (roll forward).
     AddVersion { version: String },
+    /// A release set's writes as one transaction (a registry that has
+    /// one): `(route, candidates, target version, label)`.
+    SetWrite {
+        writes: Vec<(String, Vec<Candidate>, String, String)>,
+    },
+    /// A registry write to one route of a release set.
+    RouteWrite {
+        route: String,
+        candidates: Vec<Candidate>,
+        label: String,
+    },
 }
 
 /// How urgently an action moves toward a decision.
@@ -124,6 +135,8 @@ pub struct Procedure<'p> {
     pub(super) gap_since: Option<u64>,
     /// What a `wait_for` step's last query showed.
     pub(super) wait_last: String,
+    /// A release set's rollback under way.
+    pub(super) set_run: super::coordinated::SetRun,
 }
 
 pub(super) type Wakes = Vec<(u64, Wake)>;
@@ -161,6 +174,7 @@ impl<'p> Procedure<'p> {
             outage_since: None,
             gap_since: None,
             wait_last: String::new(),
+            set_run: Default::default(),
         }
     }
 
@@ -223,6 +237,20 @@ impl<'p> Procedure<'p> {
             format!(
                 "promotion of {} to {} halted: a problem was detected",
                 self.plan.release.version,
+                Percent(share)
+            ),
+        );
+    }
+
+    /// The same, for another change of a release set.
+    pub fn note_change_halted(&mut self, now: u64, rel: &crate::scenario::ReleasePlan, share: f64) {
+        self.note(
+            now,
+            "deployer",
+            format!(
+                "promotion of {} on {} to {} halted: a problem was detected",
+                rel.version,
+                rel.route,
                 Percent(share)
             ),
         );

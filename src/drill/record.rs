@@ -29,6 +29,58 @@ pub struct Record {
     pub rolled_forward: bool,
     /// The detection came from the `new_version` limits, not a trigger.
     pub new_version_alert: bool,
+    /// A release set's rollback, route by route in rollback order; empty
+    /// for a single route.
+    pub routes: Vec<RouteRollback>,
+}
+
+/// One route of a release set's rollback: its own mechanism, target and
+/// timed phase (from its write to every router having it).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteRollback {
+    pub route: String,
+    pub release: String,
+    pub mechanism: crate::scenario::Mechanism,
+    pub target: Option<String>,
+    pub status: RouteStatus,
+    pub start_s: Option<f64>,
+    pub end_s: Option<f64>,
+    pub detail: String,
+}
+
+impl RouteRollback {
+    /// Seconds its phase took, once over.
+    pub fn took_s(&self) -> Option<f64> {
+        Some(self.end_s? - self.start_s?)
+    }
+}
+
+/// Where one route of a release set stands in its rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteStatus {
+    /// Its rollback write has not been made yet.
+    Pending,
+    /// Serves its target on every router.
+    RolledBack,
+    /// Could not be rolled back (the detail says why).
+    Failed,
+    /// The policy did not fire on it (`rollback: per_route`): left as it is.
+    Kept,
+    /// Rolled back, then forward again (`on_partial: roll_all_forward`).
+    RolledForward,
+}
+
+impl RouteStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteStatus::Pending => "pending",
+            RouteStatus::RolledBack => "rolled_back",
+            RouteStatus::Failed => "failed",
+            RouteStatus::Kept => "kept",
+            RouteStatus::RolledForward => "rolled_forward",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,6 +14,9 @@ impl<'p> Procedure<'p> {
         if role != Role::Product {
             self.note(now, role.as_str(), "acknowledged".into());
         }
+        if let Some(routes) = self.lacks_coordinated(role, responder) {
+            return self.escalate_coordinated(now, role, routes);
+        }
         if !responder.authority.contains(&self.plan.change) {
             if role == Role::PlatformLead {
                 self.note(

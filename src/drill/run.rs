@@ -19,6 +19,9 @@ use super::{Agenda, Procedure, Record, Staging, Wake};
 enum Event {
     ReleaseStep(usize),
     Onset,
+    /// Canary step of change `.0` of a release set (0 is the release).
+    ChangeStep(usize, usize),
+    ChangeOnset(usize),
     FaultStart(usize),
     FaultEnd(usize),
     Procedure(Wake),
@@ -41,6 +44,16 @@ pub trait Backend {
     fn release_step(&mut self, now: u64, step: usize) -> Result<(), Self::Error>;
     /// The regression starts: the release behaves badly from now on.
     fn onset(&mut self, now: u64) -> Result<(), Self::Error>;
+    /// The deployer ships canary step `step` of change `change` (1 or
+    /// later) of the plan's release set. Backends that cannot ship a set
+    /// refuse a plan with one before the drill starts.
+    fn change_step(&mut self, _now: u64, _change: usize, _step: usize) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// The regression of change `change` of the release set starts.
+    fn change_onset(&mut self, _now: u64, _change: usize) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// Fault `i` of the plan starts. `true`: until it ends, the registry
     /// cannot take the harness's own calls (release, onset), which wait.
     fn fault_start(&mut self, now: u64, i: usize) -> Result<bool, Self::Error>;
@@ -68,6 +81,12 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
         agenda.push(plan.release.at.0 + offset.0, Event::ReleaseStep(i));
     }
     agenda.push(plan.release.at.0 + plan.release.onset.0, Event::Onset);
+    for (c, rel) in plan.releases().into_iter().enumerate().skip(1) {
+        for (i, (offset, _)) in rel.schedule.iter().enumerate() {
+            agenda.push(rel.at.0 + offset.0, Event::ChangeStep(c, i));
+        }
+        agenda.push(rel.at.0 + rel.onset.0, Event::ChangeOnset(c));
+    }
     for (i, f) in plan.faults.iter().enumerate() {
         match f.window() {
             Some((from, to)) => {
@@ -94,7 +113,11 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             ended = backend.now();
             break;
         };
-        if matches!(event, Event::ReleaseStep(_) | Event::Onset) && !holding.is_empty() {
+        let harness = matches!(
+            event,
+            Event::ReleaseStep(_) | Event::Onset | Event::ChangeStep(..) | Event::ChangeOnset(_)
+        );
+        if harness && !holding.is_empty() {
             let until = holding
                 .iter()
                 .filter_map(|&i: &usize| plan.faults[i].window())
@@ -111,6 +134,13 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             }
             Event::ReleaseStep(i) => backend.release_step(now, i)?,
             Event::Onset => backend.onset(now)?,
+            // Nor are the set's remaining changes shipped.
+            Event::ChangeStep(c, i) if procedure.record().detected.is_some() => {
+                let rel = plan.releases()[c];
+                procedure.note_change_halted(now, rel, rel.schedule[i].1);
+            }
+            Event::ChangeStep(c, i) => backend.change_step(now, c, i)?,
+            Event::ChangeOnset(c) => backend.change_onset(now, c)?,
             Event::FaultStart(i) => {
                 if backend.fault_start(now, i)? {
                     holding.insert(i);

@@ -255,6 +255,9 @@ impl<'p> Procedure<'p> {
         choice: &TargetChoice,
         port: &mut dyn Staging,
     ) -> Result<Next, Halt> {
+        if self.plan.release_set.is_some() && *choice == TargetChoice::Previous {
+            return self.identify_set(now, port);
+        }
         let route = self.plan.release.route.clone();
         let target = match choice {
             TargetChoice::Previous => self.previous_target(now, port)?,

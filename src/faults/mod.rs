@@ -169,15 +169,19 @@ pub fn check(plan: &Plan, backend: BackendKind) -> Result<(), Unsupported> {
     }
 }
 
-/// The faults of a plan, ready to apply.
-pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
-    let target: Vec<String> = plan
-        .registry
+/// The versions serving `route` when the drill starts: its rollback target.
+fn serving(plan: &Plan, route: &str) -> Vec<String> {
+    plan.registry
         .routes
         .iter()
-        .find(|r| r.name == plan.release.route)
+        .find(|r| r.name == route)
         .map(|r| r.candidates.iter().map(|c| c.version.clone()).collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The faults of a plan, ready to apply.
+pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
+    let target = serving(plan, &plan.release.route);
     plan.faults
         .iter()
         .map(|spec| -> Box<dyn Fault> {
@@ -186,10 +190,16 @@ pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
                     Box::new(registry_outage::RegistryOutage { at, for_ })
                 }
                 FaultSpec::RegistrySlow { add } => Box::new(registry_slow::RegistrySlow { add }),
-                FaultSpec::RetireTarget => Box::new(retire_target::RetireTarget {
+                FaultSpec::RetireTarget { route: None } => Box::new(retire_target::RetireTarget {
                     route: plan.release.route.clone(),
                     versions: target.clone(),
                 }),
+                FaultSpec::RetireTarget { route: Some(route) } => {
+                    Box::new(retire_target::RetireTarget {
+                        versions: serving(plan, &route),
+                        route,
+                    })
+                }
                 FaultSpec::RenameRoute { from, to } => {
                     Box::new(rename_route::RenameRoute { from, to })
                 }

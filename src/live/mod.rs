@@ -411,6 +411,15 @@ impl Backend for Wired<'_, '_> {
         self.port.release_step(now, step)
     }
 
+    fn change_step(&mut self, now: u64, change: usize, step: usize) -> Result<(), LiveError> {
+        let rel = self.plan.releases()[change];
+        self.port.ship(rel, now, step, false)
+    }
+
+    fn change_onset(&mut self, _now: u64, change: usize) -> Result<(), LiveError> {
+        self.port.change_onset(change)
+    }
+
     fn onset(&mut self, _now: u64) -> Result<(), LiveError> {
         self.port.onset()?;
         self.past_onset = true;

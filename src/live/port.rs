@@ -11,11 +11,12 @@ use super::prometheus;
 use super::recorder::Recorder;
 use super::{Http, LiveError};
 use crate::drill::{ExternalMetric, PageOutcome, Staging, TeamReply, WriteAck};
-use crate::metrics::{self, Observation, Series, observe};
+use crate::metrics::{Observation, Series, observe};
 use crate::registry::{AuditEntry, RegistryError};
 use crate::scenario::{Behaviour, Candidate, Dur, FaultSpec, Plan, Step, VerifyMetric, WaitFor};
 
 mod promql;
+mod set;
 mod state;
 use promql::set_metric;
 
@@ -174,8 +175,8 @@ impl<'p> LivePort<'p> {
             "/admin/behaviour",
             Some(&behaviour_body(&rel.version, b)),
             "setting behaviours",
-        )
-        .map(drop)
+        )?;
+        self.send_set_behaviours()
     }
 
     /// The registry restarted after a crash: its routes are durable, but
@@ -227,35 +228,8 @@ impl<'p> LivePort<'p> {
 
     /// The deployer ships canary step `step`, as in the simulation.
     pub fn release_step(&mut self, now: u64, step: usize) -> Result<(), LiveError> {
-        let rel = &self.plan.release;
-        if step == 0 {
-            let window = self.plan.policy.window.0;
-            let rec = self.recorder.lock().unwrap_or_else(|p| p.into_inner());
-            let (from, to) = metrics::tick_range(now.saturating_sub(window), now);
-            self.baseline = Some(observe(rec.series.values(), from, to));
-            drop(rec);
-            self.baseline_from_prometheus()?;
-            let body = json!({"route": rel.route, "version": rel.version}).to_string();
-            self.must("POST", "/api/versions", Some(&body), "adding the release")?;
-        }
-        let route = self.must(
-            "GET",
-            &format!("/api/routes/{}", rel.route),
-            None,
-            "reading the route",
-        )?;
-        let current: Vec<Candidate> =
-            serde_json::from_value(route["candidates"].clone()).unwrap_or_default();
-        let share = rel.schedule[step].1 * 100.0;
-        let next = rel.canary(&current, step);
-        let body = json!({"revision": route["revision"], "candidates": next, "reason": format!("release {} at {share}%", rel.version)});
-        self.must(
-            "PUT",
-            &format!("/api/routes/{}", rel.route),
-            Some(&body.to_string()),
-            "releasing",
-        )?;
-        Ok(())
+        let plan = self.plan;
+        self.ship(&plan.release, now, step, true)
     }
 
     /// The registry's audit rows of this drill (a persistent registry
@@ -291,6 +265,7 @@ impl<'p> LivePort<'p> {
                             from: describe(&row["from"]),
                             to: describe(&row["to"]),
                             reason: row["reason"].as_str().unwrap_or_default().to_string(),
+                            change_id: row["change_id"].as_str().map(str::to_string),
                         })
                     })
                     .collect()
@@ -508,6 +483,20 @@ impl Staging for LivePort<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .slower_than(now, version, window, ms)
+    }
+
+    fn write_set(
+        &mut self,
+        _now: u64,
+        writes: &[(String, Vec<Candidate>, String)],
+        reason: &str,
+        change_id: &str,
+    ) -> Option<Result<WriteAck, RegistryError>> {
+        Some(self.post_set(writes, reason, change_id))
+    }
+
+    fn writes_sets(&self) -> bool {
+        true
     }
 
     fn write_route(

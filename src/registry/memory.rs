@@ -153,11 +153,19 @@ impl Registry {
             from: describe(&entry.candidates),
             to: describe(&candidates),
             reason: reason.to_string(),
+            change_id: None,
         };
         entry.history.push(candidates.clone());
         entry.candidates = candidates;
         self.audit.push(row);
         Ok(())
+    }
+
+    /// Links the latest audit row to a coordinated change.
+    pub fn tag_last(&mut self, change_id: &str) {
+        if let Some(row) = self.audit.last_mut() {
+            row.change_id = Some(change_id.to_string());
+        }
     }
 
     pub fn audit(&self) -> &[AuditEntry] {

@@ -41,6 +41,10 @@ pub struct AuditEntry {
     pub from: String,
     pub to: String,
     pub reason: String,
+    /// The coordinated change this write belongs to: every route write of
+    /// one release set's rollback carries the same id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 /// `claude-sonnet-4-5 75%, claude-sonnet-4-6 25%`

@@ -68,6 +68,9 @@ pub fn value(o: &DrillOutcome) -> Value {
         "incident": o.incident(),
         "hashes": {"scenario": o.scenario_hash, "procedure": o.procedure_hash},
     });
+    if let Some(set) = super::set::json(o) {
+        doc["release_set"] = set;
+    }
     if let Some(repeat) = &o.repeat {
         doc["repeat"] = repeat.json();
     }

@@ -54,6 +54,10 @@ pub fn render_at(
         suite.add_property(Property::new("seed", o.seed.to_string()));
         suite.add_property(Property::new("target", o.restore_target.to_string()));
         suite.add_property(Property::new("file", xml_safe(&o.file)));
+        let set = super::set::lines(o);
+        if !set.is_empty() {
+            suite.set_system_out(xml_safe(&set.join("\n")));
+        }
         for check in o.checks() {
             let status = match check.status {
                 CheckStatus::Passed => TestCaseStatus::success(),

@@ -108,6 +108,15 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
             let _ = writeln!(out, "- {}: {}", cell(&o.scenario), path.join("; "));
         }
     }
+    for o in ordered(outcomes) {
+        let set = super::set::lines(o);
+        if !set.is_empty() {
+            let _ = writeln!(out, "\n**Coordinated rollback in {}**\n", cell(&o.scenario));
+            for line in set {
+                let _ = writeln!(out, "- {}", cell(&line));
+            }
+        }
+    }
     for o in ordered(outcomes)
         .into_iter()
         .filter(|o| !o.findings().is_empty())

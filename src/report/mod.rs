@@ -8,6 +8,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod set;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

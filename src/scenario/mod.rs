@@ -9,7 +9,10 @@
 mod diagnostic;
 pub mod golden;
 pub mod plan;
+mod plan_faults;
+pub mod plan_set;
 pub mod raw;
+pub mod raw_set;
 pub mod schema;
 pub mod secret;
 pub mod set;
@@ -26,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::Diagnostic;
 pub use plan::*;
+pub use plan_set::{ReleaseSet, SetChange};
 pub use staging::StagingPlan;
 pub use template::{Template, hide_host, redact};
 pub use units::{Dur, Percent, Ratio};

@@ -29,6 +29,8 @@ pub struct Plan {
     pub registry: RegistryPlan,
     pub traffic: TrafficPlan,
     pub release: ReleasePlan,
+    /// `release.changes` with several routes; `None` for one route.
+    pub release_set: Option<super::plan_set::ReleaseSet>,
     pub policy: PolicyPlan,
     pub responders: Responders,
     pub procedure: Vec<Step>,
@@ -143,28 +145,6 @@ impl Default for DriftPolicy {
     }
 }
 
-impl FaultSpec {
-    pub fn kind(&self) -> super::vocab::FaultKind {
-        use super::vocab::FaultKind as K;
-        match self {
-            FaultSpec::RegistryOutage { .. } => K::RegistryOutage,
-            FaultSpec::RegistrySlow { .. } => K::RegistrySlow,
-            FaultSpec::RetireTarget => K::RetireTarget,
-            FaultSpec::RenameRoute { .. } => K::RenameRoute,
-            FaultSpec::ConfigMismatch { .. } => K::ConfigMismatch,
-            FaultSpec::StaleCache { .. } => K::StaleCache,
-            FaultSpec::PartialPropagation { .. } => K::PartialPropagation,
-            FaultSpec::MetricsLag { .. } => K::MetricsLag,
-            FaultSpec::MetricsGap { .. } => K::MetricsGap,
-            FaultSpec::PagerDown { .. } => K::PagerDown,
-            FaultSpec::TargetAlsoBad { .. } => K::TargetAlsoBad,
-            FaultSpec::RegistryFreeze { .. } => K::RegistryFreeze,
-            FaultSpec::RegistryCrash { .. } => K::RegistryCrash,
-            FaultSpec::NetworkPartition { .. } => K::NetworkPartition,
-        }
-    }
-}
-
 /// A fault on the rollback path (SPEC section 5), with its fields typed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultSpec {
@@ -175,7 +155,11 @@ pub enum FaultSpec {
     RegistrySlow {
         add: Dur,
     },
-    RetireTarget,
+    /// Retention already removed the target of `route` (default: the
+    /// release's route).
+    RetireTarget {
+        route: Option<String>,
+    },
     RenameRoute {
         from: String,
         to: String,
@@ -220,24 +204,6 @@ pub enum FaultSpec {
         at: Dur,
         for_: Dur,
     },
-}
-
-impl FaultSpec {
-    /// When a fault with a window starts and ends, in scenario ms: the
-    /// drill loop schedules both. Faults without one act for the whole
-    /// drill (or from the moment they match, inside the world's hooks).
-    pub fn window(&self) -> Option<(u64, u64)> {
-        match *self {
-            FaultSpec::RegistryOutage { at, for_ }
-            | FaultSpec::RegistryFreeze { at, for_ }
-            | FaultSpec::NetworkPartition { at, for_ }
-            | FaultSpec::MetricsGap { at, for_ } => Some((at.0, at.0.saturating_add(for_.0))),
-            FaultSpec::RegistryCrash { at, restart_after } => {
-                Some((at.0, at.0.saturating_add(restart_after.0)))
-            }
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +349,8 @@ pub struct Responder {
     pub decide_after: Dur,
     pub decision: Decision,
     pub authority: Vec<ChangeType>,
+    /// `authority` includes `coordinated`: may roll back several routes.
+    pub coordinated: bool,
     /// With `decision: roll_forward`: the fixed version to ship.
     pub roll_forward: Option<RollForward>,
 }

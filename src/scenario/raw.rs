@@ -11,10 +11,11 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub use super::raw_set::{RawChange, RawReleaseForm, RawReleaseSet};
 use super::units::{Dur, Percent, Ratio};
 use super::vocab::{
-    Action, ChangeType, Decision, FaultKind, FindingKind, HttpMethod, Mechanism, Severity,
-    TriggerMetric, Verdict, VerifyMetric,
+    Action, Authority, ChangeType, Decision, FaultKind, FindingKind, HttpMethod, Mechanism,
+    Severity, TriggerMetric, Verdict, VerifyMetric,
 };
 
 /// A rollback drill: the staging world, the change under test, the policy
@@ -32,7 +33,7 @@ pub struct RawScenario {
     pub duration: Option<Dur>,
     pub registry: Option<RawRegistry>,
     pub traffic: Option<RawTraffic>,
-    pub release: Option<RawRelease>,
+    pub release: Option<RawReleaseForm>,
     pub policy: Option<RawPolicy>,
     pub responders: Option<RawResponders>,
     pub procedure: Option<Vec<RawStep>>,
@@ -90,6 +91,11 @@ pub struct RawRegistry {
     pub propagation: Option<Dur>,
     /// Time one registry write takes to be acknowledged. Default 1s.
     pub write_latency: Option<Dur>,
+    /// Routes that depend on each other: `{prompt-route: [model-route]}`.
+    /// In a coordinated release, when one rolls back the policy is
+    /// evaluated on its related routes.
+    #[serde(default)]
+    pub related: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -218,7 +224,8 @@ pub struct RawResponder {
     pub ack_after: Option<Dur>,
     pub decide_after: Option<Dur>,
     pub decision: Option<Decision>,
-    pub authority: Option<Vec<ChangeType>>,
+    /// Change types, and `coordinated` for rollbacks of several routes.
+    pub authority: Option<Vec<Authority>>,
     pub roll_forward: Option<RawRollForward>,
 }
 
@@ -452,6 +459,9 @@ pub struct RawFault {
     pub behaviour: Option<RawBehaviourPatch>,
     /// `registry_crash`: how long the registry stays down before it restarts.
     pub restart_after: Option<Dur>,
+    /// `retire_target`: whose target is retired; default the release's
+    /// route (in a release set, any route of it).
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

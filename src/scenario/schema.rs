@@ -12,7 +12,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::validate::{fault_fields, mechanism_fields, mechanism_required, staging_fields};
+use super::validate::{
+    SET_MECHANISMS, fault_fields, mechanism_fields, mechanism_required, staging_fields,
+};
 use super::vocab::{Action, Decision, FaultKind, Mechanism, StagingKind};
 
 /// The top-level sections a scenario cannot do without.
@@ -203,6 +205,13 @@ fn rules(defs: &mut Map<String, Value>) {
             "if": {"properties": {"decision": {"const": Decision::RollForward.as_str()}}, "required": ["decision"]},
             "then": {"required": ["roll_forward"]}
         })],
+    );
+
+    // One route of a release set rolls back by a switch.
+    let switches: Vec<&str> = SET_MECHANISMS.iter().map(|m| m.as_str()).collect();
+    prop(defs, "RawChange", "mechanism").insert(
+        "anyOf".into(),
+        json!([{"enum": switches}, {"type": "null"}]),
     );
 
     // `${NAME}` syntax, and plain http:// where a URL is asked for.

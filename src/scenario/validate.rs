@@ -10,12 +10,16 @@
 mod faults;
 mod policy;
 mod procedure;
+mod set;
 mod staging;
 mod team;
 mod world;
 
+pub use policy::default_policy_triggers;
+
 pub(crate) use faults::fault_fields;
 pub(crate) use procedure::{mechanism_fields, mechanism_required};
+pub(crate) use set::SET_MECHANISMS;
 pub(crate) use staging::staging_fields;
 
 use std::path::Path as FsPath;
@@ -208,7 +212,7 @@ impl Checker<'_> {
                 "duration" => raw.duration = self.field(value, &path),
                 "registry" => raw.registry = self.field(value, &path),
                 "traffic" => raw.traffic = self.field(value, &path),
-                "release" => raw.release = self.field(value, &path),
+                "release" => raw.release = self.read_release(value, &path),
                 "policy" => raw.policy = self.read_policy(value, &path),
                 "responders" => raw.responders = self.field(value, &path),
                 "procedure" => raw.procedure = self.list(value, &path),
@@ -261,6 +265,18 @@ impl Checker<'_> {
             }
         }
         raw
+    }
+
+    /// `release`: one route, or several as `changes`.
+    fn read_release(&mut self, node: &Node, path: &Path) -> Option<RawReleaseForm> {
+        let set = node
+            .as_map()
+            .is_some_and(|entries| entries.iter().any(|(k, _)| k.as_str() == Some("changes")));
+        if set {
+            self.field(node, path).map(RawReleaseForm::Set)
+        } else {
+            self.field(node, path).map(RawReleaseForm::One)
+        }
     }
 
     /// `policy` with its trigger list read item by item.
@@ -342,16 +358,31 @@ impl Checker<'_> {
             );
         }
         let policy = self.policy(raw.policy.unwrap_or_default());
+        let related = raw
+            .registry
+            .as_ref()
+            .map(|r| r.related.clone())
+            .unwrap_or_default();
         let registry = raw.registry.and_then(|r| self.registry(r));
         let mut traffic = match (&raw.traffic, &registry) {
             (Some(t), Some(reg)) => self.traffic(t, reg),
             _ => None,
         };
-        let release = match (raw.release, &registry, &traffic, &policy, duration) {
-            (Some(rel), Some(reg), Some(tr), Some(pol), Some(dur)) => {
-                self.release(rel, reg, tr, pol, dur)
+        let (release, release_set) = match (raw.release, &registry, &traffic, &policy, duration) {
+            (Some(RawReleaseForm::One(rel)), Some(reg), Some(tr), Some(pol), Some(dur)) => {
+                self.related_without_set(&related);
+                (
+                    self.release(rel, &Path::root().key("release"), reg, tr, pol, dur),
+                    Some(None),
+                )
             }
-            _ => None,
+            (Some(RawReleaseForm::Set(set)), Some(reg), Some(tr), Some(pol), Some(dur)) => {
+                match self.release_set(set, &related, reg, tr, pol, dur) {
+                    Some((rel, set)) => (Some(rel), Some(set)),
+                    None => (None, None),
+                }
+            }
+            _ => (None, None),
         };
         let responders = self.responders(
             raw.responders.unwrap_or_default(),
@@ -370,6 +401,10 @@ impl Checker<'_> {
             }
             _ => None,
         };
+        if let (Some(Some(_)), Some(steps), Some(people)) = (&release_set, &procedure, &responders)
+        {
+            self.set_fits(steps, people);
+        }
         let staging = self.staging(raw.staging, registry.as_ref(), release.as_ref());
         let golden = self.golden(raw.traffic.as_ref().and_then(|t| t.golden.as_deref()));
         let faults = match (raw.faults, &release, &registry) {
@@ -442,6 +477,7 @@ impl Checker<'_> {
                 ..traffic?
             },
             release: release?,
+            release_set: release_set?,
             policy: policy?,
             responders: responders?,
             procedure: procedure?,
@@ -492,61 +528,6 @@ fn hint_for(message: &str) -> String {
     }
 }
 
-/// SPEC section 3: the policy a scenario gets when it names none.
-pub fn default_policy_triggers() -> Vec<Trigger> {
-    let t = |metric, above, severity, action, decide_within: Option<Dur>, observe_for| Trigger {
-        metric,
-        above: Percent(above),
-        severity,
-        action,
-        decide_within,
-        observe_for,
-    };
-    use TriggerMetric::*;
-    vec![
-        t(
-            ErrorRate,
-            0.05,
-            Severity::Critical,
-            Action::AutoRollback,
-            Some(Dur::from_mins(2)),
-            None,
-        ),
-        t(
-            ErrorRate,
-            0.02,
-            Severity::High,
-            Action::Page,
-            Some(Dur::from_mins(5)),
-            None,
-        ),
-        t(
-            QualityDrop,
-            0.20,
-            Severity::High,
-            Action::Alert,
-            Some(Dur::from_mins(30)),
-            None,
-        ),
-        t(
-            QualityDrop,
-            0.10,
-            Severity::Medium,
-            Action::Observe,
-            None,
-            Some(Dur::from_mins(60)),
-        ),
-        t(
-            LatencyP99Increase,
-            1.00,
-            Severity::High,
-            Action::Page,
-            Some(Dur::from_mins(10)),
-            None,
-        ),
-    ]
-}
-
 /// FNV-1a, 64 bits, as hex: stable across builds and platforms.
 pub fn fnv_hex(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -558,30 +539,4 @@ pub fn fnv_hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    fn with_trigger(above: &str) -> Result<super::Plan, Vec<super::Diagnostic>> {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scenarios/model-latency-regression-alias-remap.yaml"
-        ))
-        .unwrap()
-        .replace(
-            "targets:",
-            &format!(
-                "policy:\n  triggers:\n    - {{metric: latency_p99_increase, above: {above}, severity: high, action: page}}\ntargets:"
-            ),
-        );
-        super::validate(&text, Path::new("t.yaml"), &[])
-    }
-
-    #[test]
-    fn relative_thresholds_may_exceed_100_percent_but_not_go_negative() {
-        let plan = with_trigger("150%").expect("150% is a valid latency increase");
-        assert_eq!(plan.policy.triggers[0].above.fraction(), 1.5);
-        let diags = with_trigger("-5%").unwrap_err();
-        assert_eq!(diags[0].message, "percentage `-5%` is negative");
-        assert_eq!(diags[0].path, "policy.triggers[0].above");
-    }
-}
+mod tests;

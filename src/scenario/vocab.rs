@@ -54,6 +54,51 @@ vocabulary! {
 }
 
 vocabulary! {
+    /// What a responder may roll back: a change type, or `coordinated`
+    /// (a rollback that touches more than one route).
+    Authority {
+        Prompt => "prompt",
+        Model => "model",
+        AgentCode => "agent_code",
+        Eval => "eval",
+        Data => "data",
+        Coordinated => "coordinated",
+    }
+}
+
+vocabulary! {
+    /// Which routes of a coordinated release roll back: all of them, or
+    /// each whose own trigger fires.
+    RollbackScope {
+        Together => "together",
+        PerRoute => "per_route",
+    }
+}
+
+vocabulary! {
+    /// What happens when one route of a coordinated rollback cannot be
+    /// rolled back: the others stay rolled back, or go forward again.
+    OnPartial {
+        Stay => "stay",
+        RollAllForward => "roll_all_forward",
+    }
+}
+
+impl Authority {
+    /// The change type this authority covers (`coordinated` covers none).
+    pub fn change_type(self) -> Option<ChangeType> {
+        match self {
+            Authority::Prompt => Some(ChangeType::Prompt),
+            Authority::Model => Some(ChangeType::Model),
+            Authority::AgentCode => Some(ChangeType::AgentCode),
+            Authority::Eval => Some(ChangeType::Eval),
+            Authority::Data => Some(ChangeType::Data),
+            Authority::Coordinated => None,
+        }
+    }
+}
+
+vocabulary! {
     /// How the `execute` step rolls back.
     Mechanism {
         RouteWeight => "route_weight",

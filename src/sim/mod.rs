@@ -44,6 +44,11 @@ impl Backend for Simulated<'_> {
         Ok(())
     }
 
+    fn change_step(&mut self, now: u64, change: usize, step: usize) -> Result<(), Infallible> {
+        self.world.change_step(now, change, step);
+        Ok(())
+    }
+
     fn onset(&mut self, _now: u64) -> Result<(), Infallible> {
         Ok(())
     }

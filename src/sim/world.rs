@@ -43,6 +43,8 @@ pub struct World<'p> {
     baselines: BTreeMap<String, Observation>,
     onset_at: u64,
     first_write_at: Option<u64>,
+    /// The coordinated change route writes belong to now, if any.
+    change_id: Option<String>,
     pub timeline: Timeline,
     pub impacted_requests: u64,
     pub total_requests: u64,
@@ -78,6 +80,7 @@ impl<'p> World<'p> {
             baselines: BTreeMap::new(),
             onset_at: plan.release.at.0 + plan.release.onset.0,
             first_write_at: None,
+            change_id: None,
             timeline: Timeline::new(TICK_MS),
             impacted_requests: 0,
             total_requests: 0,
@@ -105,9 +108,8 @@ impl<'p> World<'p> {
     }
 
     fn behaviour(&self, version: &str, now: u64) -> Option<Behaviour> {
-        let release = &self.plan.release;
-        let mut b = if version == release.version {
-            if now >= self.onset_at {
+        let mut b = if let Some(release) = self.plan.release_of(version) {
+            if now >= release.at.0 + release.onset.0 {
                 release.regressed
             } else {
                 release.healthy
@@ -159,6 +161,12 @@ impl<'p> World<'p> {
                 };
                 if route == release.route && version == release.version && start >= self.onset_at {
                     self.impacted_requests += share;
+                } else if self.plan.release_set.is_some()
+                    && let Some(rel) = self.plan.release_of(&version)
+                    && rel.route == route
+                    && start >= rel.at.0 + rel.onset.0
+                {
+                    self.impacted_requests += share;
                 }
                 let series = self
                     .series
@@ -195,7 +203,18 @@ impl<'p> World<'p> {
 
     /// The deployer ships canary step `step` of the release.
     pub fn release_step(&mut self, now: u64, step: usize) {
-        let rel = &self.plan.release;
+        self.ship(now, self.plan.release.clone(), step);
+    }
+
+    /// The deployer ships canary step `step` of change `change` of the
+    /// release set.
+    pub fn change_step(&mut self, now: u64, change: usize, step: usize) {
+        let rel = self.plan.releases()[change].clone();
+        self.ship(now, rel, step);
+    }
+
+    fn ship(&mut self, now: u64, rel: crate::scenario::ReleasePlan, step: usize) {
+        let rel = &rel;
         // Deployers know a moved route by its new name.
         let route = self.registry.current_name(&rel.route).to_string();
         if step == 0 {
@@ -431,6 +450,10 @@ impl Staging for World<'_> {
         }
     }
 
+    fn set_change_id(&mut self, id: Option<&str>) {
+        self.change_id = id.map(str::to_string);
+    }
+
     fn write_route(
         &mut self,
         now: u64,
@@ -444,6 +467,9 @@ impl Staging for World<'_> {
         let acked_at = now + self.plan.registry.write_latency.0 + extra.0;
         self.registry
             .write(acked_at, route, candidates.clone(), actor, reason)?;
+        if let Some(id) = &self.change_id {
+            self.registry.tag_last(id);
+        }
         let mut late = Dur::ZERO;
         let mut stuck = 0.0;
         self.hook(Hook::Propagation {

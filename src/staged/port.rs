@@ -236,6 +236,7 @@ impl<'p> StagedPort<'p> {
             from: describe(&before),
             to,
             reason: reason.to_string(),
+            change_id: None,
         });
         Ok(())
     }

@@ -241,6 +241,7 @@ fn scenario(out: &mut String, n: usize, o: &DrillOutcome) {
     }
     out.push_str("<h3>Procedure</h3>\n");
     out.push_str(&steps::render(o));
+    set_table(out, o);
     out.push_str("<div class=\"cols\">\n<div>\n<h3>Checks</h3>\n");
     checks_table(out, &checks);
     out.push_str("</div>\n<div>\n<h3>Findings</h3>\n");
@@ -285,6 +286,36 @@ fn scenario(out: &mut String, n: usize, o: &DrillOutcome) {
         ),
     }
     out.push_str("</section>\n");
+}
+
+/// A coordinated rollback: one row per route of the set, then its totals.
+fn set_table(out: &mut String, o: &DrillOutcome) {
+    let Some(t) = crate::report::set::totals(o) else {
+        return;
+    };
+    out.push_str("<h3>Coordinated rollback</h3>\n<table class=\"set\">\n<thead><tr><th>route</th><th>release</th><th>target</th><th>mechanism</th><th>status</th><th>phase</th><th>detail</th></tr></thead>\n<tbody>\n");
+    for r in crate::report::set::routes(o) {
+        put!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&r.route),
+            esc(&r.release),
+            esc(r.target.as_deref().unwrap_or("—")),
+            r.mechanism,
+            r.status.as_str(),
+            r.took_s().map_or("—".to_string(), human),
+            esc(&r.detail)
+        );
+    }
+    put!(
+        out,
+        "<tr><td colspan=\"5\"><b>set: {} of {} routes rolled back</b></td><td><b>{}</b></td><td>restore {} ({})</td></tr>\n</tbody>\n</table>\n",
+        t.rolled_back,
+        t.routes,
+        human(t.phases_s),
+        t.restore_s.map_or("—".to_string(), human),
+        crate::report::set::restore_is(&t)
+    );
 }
 
 fn checks_table(out: &mut String, checks: &[Check]) {

@@ -85,6 +85,14 @@ impl Checker<'_> {
                     ok = false;
                 }
             }
+            if f.route.is_some() && kind != FaultKind::RetireTarget {
+                self.error(
+                    &path.key("route"),
+                    format!("`route` does not apply to fault `{kind}`"),
+                    listed.clone(),
+                );
+                ok = false;
+            }
             let d = Dur::ZERO;
             let spec = match kind {
                 FaultKind::RegistryOutage => FaultSpec::RegistryOutage {
@@ -94,7 +102,21 @@ impl Checker<'_> {
                 FaultKind::RegistrySlow => FaultSpec::RegistrySlow {
                     add: f.add.unwrap_or(d),
                 },
-                FaultKind::RetireTarget => FaultSpec::RetireTarget,
+                FaultKind::RetireTarget => {
+                    if let Some(route) = &f.route
+                        && !registry.routes.iter().any(|r| &r.name == route)
+                    {
+                        let names: Vec<&str> =
+                            registry.routes.iter().map(|r| r.name.as_str()).collect();
+                        self.error(
+                            &path.key("route"),
+                            format!("fault route `{route}` is not in the registry"),
+                            suggest_owned(route, &names),
+                        );
+                        ok = false;
+                    }
+                    FaultSpec::RetireTarget { route: f.route }
+                }
                 FaultKind::RenameRoute => {
                     let from = f.from.unwrap_or_default();
                     let to = f.to.unwrap_or_default();

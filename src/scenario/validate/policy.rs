@@ -2,6 +2,61 @@
 
 use super::*;
 
+/// SPEC section 3: the policy a scenario gets when it names none.
+pub fn default_policy_triggers() -> Vec<Trigger> {
+    let t = |metric, above, severity, action, decide_within: Option<Dur>, observe_for| Trigger {
+        metric,
+        above: Percent(above),
+        severity,
+        action,
+        decide_within,
+        observe_for,
+    };
+    use TriggerMetric::*;
+    vec![
+        t(
+            ErrorRate,
+            0.05,
+            Severity::Critical,
+            Action::AutoRollback,
+            Some(Dur::from_mins(2)),
+            None,
+        ),
+        t(
+            ErrorRate,
+            0.02,
+            Severity::High,
+            Action::Page,
+            Some(Dur::from_mins(5)),
+            None,
+        ),
+        t(
+            QualityDrop,
+            0.20,
+            Severity::High,
+            Action::Alert,
+            Some(Dur::from_mins(30)),
+            None,
+        ),
+        t(
+            QualityDrop,
+            0.10,
+            Severity::Medium,
+            Action::Observe,
+            None,
+            Some(Dur::from_mins(60)),
+        ),
+        t(
+            LatencyP99Increase,
+            1.00,
+            Severity::High,
+            Action::Page,
+            Some(Dur::from_mins(10)),
+            None,
+        ),
+    ]
+}
+
 impl Checker<'_> {
     pub(super) fn policy(&mut self, raw: RawPolicy) -> Option<PolicyPlan> {
         let base = Path::root().key("policy");
@@ -178,7 +233,13 @@ impl Checker<'_> {
                 ack_after: r.ack_after.unwrap_or(default.ack_after),
                 decide_after: r.decide_after.unwrap_or(default.decide_after),
                 decision,
-                authority: r.authority.unwrap_or(default.authority),
+                authority: r.authority.as_ref().map_or(default.authority, |a| {
+                    a.iter().filter_map(|x| x.change_type()).collect()
+                }),
+                coordinated: r
+                    .authority
+                    .as_ref()
+                    .map_or(default.coordinated, |a| a.contains(&Authority::Coordinated)),
                 roll_forward,
             }
         };
@@ -192,6 +253,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: vec![ChangeType::Prompt, ChangeType::Model],
+                coordinated: false,
                 roll_forward: None,
             },
         );
@@ -204,6 +266,7 @@ impl Checker<'_> {
                 decide_after: Dur::from_mins(20),
                 decision: Decision::Rollback,
                 authority: all.clone(),
+                coordinated: false,
                 roll_forward: None,
             },
         );
@@ -216,6 +279,7 @@ impl Checker<'_> {
                 decide_after: Dur::ZERO,
                 decision: Decision::Rollback,
                 authority: all,
+                coordinated: false,
                 roll_forward: None,
             },
         );

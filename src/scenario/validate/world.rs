@@ -190,12 +190,13 @@ impl Checker<'_> {
     pub(super) fn release(
         &mut self,
         raw: RawRelease,
+        base: &Path,
         registry: &RegistryPlan,
         traffic: &TrafficPlan,
         policy: &PolicyPlan,
         duration: Dur,
     ) -> Option<ReleasePlan> {
-        let base = Path::root().key("release");
+        let base = base.clone();
         let Some(route) = registry.routes.iter().find(|r| r.name == raw.route) else {
             let names: Vec<&str> = registry.routes.iter().map(|r| r.name.as_str()).collect();
             self.error(
