@@ -377,3 +377,25 @@ fn set_changes_the_drilled_version_and_a_bad_set_exits_2_naming_it() {
         assert!(!bad.exists(), "nothing ran for {flag}");
     }
 }
+
+/// `run … | head -1` panicked on the closed pipe (exit 101) before the
+/// reports were written. A reader that leaves early costs nothing now.
+#[test]
+fn a_closed_stdout_costs_neither_the_reports_nor_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+        .args(["run", "scenarios/", "--report-dir"])
+        .arg(dir.path())
+        .current_dir(common::root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the run prints anything.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    for f in ["junit.xml", "results.json", "summary.md", "history.jsonl"] {
+        assert!(dir.path().join(f).is_file(), "{f} was written");
+    }
+}

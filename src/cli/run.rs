@@ -253,15 +253,16 @@ pub fn run(args: RunArgs) -> Exit {
         wall_ms: clock.elapsed().as_millis() as u64,
         version: env!("CARGO_PKG_VERSION"),
     };
-    print!("{}", summary_table(&outcomes));
-    match report::write(&args.report_dir, &formats, &outcomes, &run) {
-        Ok(files) => {
-            println!(
-                "reports: {} file(s) in {}",
-                files.len(),
-                args.report_dir.display()
-            );
-        }
+    // Reports first: a reader that closes stdout early (`| head`) must
+    // cost neither the reports nor the exit code.
+    let written = report::write(&args.report_dir, &formats, &outcomes, &run);
+    quiet_print(&summary_table(&outcomes));
+    match written {
+        Ok(files) => quiet_print(&format!(
+            "reports: {} file(s) in {}\n",
+            files.len(),
+            args.report_dir.display()
+        )),
         Err(e) => return fail(&e),
     }
     if crate::interrupt::requested() {
@@ -276,6 +277,14 @@ pub fn run(args: RunArgs) -> Exit {
     } else {
         Exit::Failed
     }
+}
+
+/// Writes to stdout; a closed stdout (a pipe whose reader is gone) is not
+/// an error of the run.
+fn quiet_print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// The live options, or why the flags do not fit together.
