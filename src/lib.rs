@@ -26,4 +26,5 @@ pub mod sim;
 pub mod slo;
 pub mod staging;
 pub mod starter;
+pub mod stats;
 pub mod timeline;

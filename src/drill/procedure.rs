@@ -124,6 +124,8 @@ pub struct Procedure<'p> {
     pub(super) gap_since: Option<u64>,
     /// What a `wait_for` step's last query showed.
     pub(super) wait_last: String,
+    /// The significance of each test at one evaluation.
+    pub(super) alphas: super::policy::Alphas,
 }
 
 pub(super) type Wakes = Vec<(u64, Wake)>;
@@ -161,6 +163,7 @@ impl<'p> Procedure<'p> {
             outage_since: None,
             gap_since: None,
             wait_last: String::new(),
+            alphas: super::policy::Alphas::of(plan),
         }
     }
 

@@ -29,6 +29,9 @@ pub struct Record {
     pub rolled_forward: bool,
     /// The detection came from the `new_version` limits, not a trigger.
     pub new_version_alert: bool,
+    /// What served after the restore, judged by the whole policy when the
+    /// drill ended; `None` when nothing was restored.
+    pub recovery: Option<super::recovery::Recovery>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
