@@ -444,3 +444,26 @@ fn a_negative_control_that_passes_or_fails_otherwise_fails_the_run() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_release_whose_metrics_arrive_after_the_drill_is_not_a_healthy_one() {
+    let fixture = std::fs::read_to_string(root().join("fixtures/faults/metrics-lag.yaml")).unwrap();
+    let late = fixture
+        .replace(
+            "{kind: metrics_lag, lag: 1m}",
+            "{kind: metrics_lag, lag: 4h}",
+        )
+        .replace("  rollback: true\n  verdict: pass", "  rollback: false");
+    assert!(late.contains("lag: 4h") && late.contains("rollback: false"));
+    let o = sim::run(&common::plan(&late));
+    let checks = o.checks();
+    assert!(o.record.detected.is_none(), "nothing could fire");
+    let handled = check(&checks, "handled");
+    assert!(!handled.passed, "{checks:#?}");
+    assert!(
+        handled.message.contains("never judged"),
+        "{}",
+        handled.message
+    );
+    assert!(!o.passed());
+}

@@ -22,6 +22,9 @@ impl<'p> Procedure<'p> {
         if self.metrics_gap(now, obs.missing) {
             return next;
         }
+        if obs.requests >= self.plan.policy.min_requests {
+            self.record.judged += 1;
+        }
         let baseline = port.baseline(&rel.route);
         self.fired_new_version = false;
         let slow = |ms: f64| {

@@ -293,6 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn every_test_of_a_drill_together_spends_no_more_than_the_budget() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/healthy-release-not-rolled-back.yaml"
+        );
+        let plan = crate::scenario::load_file(std::path::Path::new(file)).unwrap();
+        let a = Alphas::of(&plan);
+        let p = &plan.policy;
+        let every = p.evaluate_every.0 as f64;
+        let evaluations = |ms: u64| (ms as f64 / every).ceil();
+        let after = plan.duration.0 - plan.release.at.0;
+        // Three trigger metrics, three new_version limits.
+        let spent = 3.0 * a.triggers_early * evaluations(p.window.0)
+            + 3.0 * a.triggers * evaluations(after - p.window.0)
+            + 3.0 * a.new_version * evaluations(p.new_version.for_.0);
+        assert!(spent <= DRILL_FALSE_ALARM_BUDGET * (1.0 + 1e-12), "{spent}");
+        assert!(
+            spent >= DRILL_FALSE_ALARM_BUDGET * 0.99,
+            "and spends it: {spent}"
+        );
+        assert_eq!(
+            a.triggers_at(plan.release.at.0 + p.window.0),
+            a.triggers_early
+        );
+        assert_eq!(
+            a.triggers_at(plan.release.at.0 + p.window.0 + 1),
+            a.triggers
+        );
+    }
+
+    #[test]
     fn first_matching_trigger_in_order_wins() {
         let p = policy();
         let base = obs(6000, 0.005, 0.86, 2500.0);

@@ -32,6 +32,9 @@ pub struct Record {
     /// What served after the restore, judged by the whole policy when the
     /// drill ended; `None` when nothing was restored.
     pub recovery: Option<super::recovery::Recovery>,
+    /// Evaluations that saw at least `min_requests` of the release's
+    /// traffic: 0 means the policy never judged the release.
+    pub judged: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

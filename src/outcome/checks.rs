@@ -414,6 +414,15 @@ impl DrillOutcome {
                     "no trigger could fire: metrics were missing after the release, so the policy never judged it; a release nobody watched is not a healthy one".into(),
                 );
             }
+            if r.detected.is_none() && r.judged == 0 {
+                return Check::new(
+                    "handled",
+                    CheckStatus::Failed,
+                    None,
+                    None,
+                    "no trigger could fire: no evaluation saw min_requests of the release's traffic (metrics late or missing, or too little traffic), so the policy never judged it; a release nobody watched is not a healthy one".into(),
+                );
+            }
             return Check::new(
                 "handled",
                 CheckStatus::Passed,
