@@ -31,15 +31,18 @@ fn shapes() -> Vec<(&'static str, Plan)> {
         ("steady", shipped.clone()),
         (
             "staged",
-            edit("  weight: 25%", "  steps: [1%, 5%, 25%, 100%]\n  step_every: 10m"),
+            edit(
+                "  weight: 25%",
+                "  steps: [1%, 5%, 25%, 100%]\n  step_every: 10m",
+            ),
         ),
         ("low_rps_5", edit("  rps: 40", "  rps: 5")),
         ("high_rps_1000", edit("  rps: 40", "  rps: 1000")),
     ]
     .into_iter()
     .map(|(shape, yaml)| {
-        let plan = scenario::load_str(&yaml, Path::new(file))
-            .unwrap_or_else(|d| panic!("{shape}: {d:?}"));
+        let plan =
+            scenario::load_str(&yaml, Path::new(file)).unwrap_or_else(|d| panic!("{shape}: {d:?}"));
         (shape, plan)
     })
     .collect()
