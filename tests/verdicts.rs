@@ -467,3 +467,26 @@ fn a_release_whose_metrics_arrive_after_the_drill_is_not_a_healthy_one() {
     );
     assert!(!o.passed());
 }
+
+#[test]
+fn abort_if_reads_the_relative_metrics_too() {
+    let shipped = std::fs::read_to_string(
+        root().join("scenarios/model-minor-latency-gradual-rollback.yaml"),
+    )
+    .unwrap();
+    let paused = |abort_if: &str| {
+        let yaml = shipped.replace("abort_if: {metric: error_rate, above: 2%}", abort_if);
+        assert_ne!(yaml, shipped);
+        let o = sim::run(&common::plan(&yaml));
+        o.steps()
+            .iter()
+            .flat_map(|s| s.phases.iter())
+            .any(|p| p.name == "paused by abort_if")
+    };
+    // The release's p99 (4.5s) keeps the route's p99 far above baseline
+    // while it still serves: the shift pauses.
+    assert!(paused("abort_if: {metric: latency_p99_increase, above: 20%}"));
+    assert!(!paused("abort_if: {metric: latency_p99_increase, above: 500%}"));
+    // Quality never drops here.
+    assert!(!paused("abort_if: {metric: quality_drop, above: 5%}"));
+}
