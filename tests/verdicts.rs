@@ -470,10 +470,9 @@ fn a_release_whose_metrics_arrive_after_the_drill_is_not_a_healthy_one() {
 
 #[test]
 fn abort_if_reads_the_relative_metrics_too() {
-    let shipped = std::fs::read_to_string(
-        root().join("scenarios/model-minor-latency-gradual-rollback.yaml"),
-    )
-    .unwrap();
+    let shipped =
+        std::fs::read_to_string(root().join("scenarios/model-minor-latency-gradual-rollback.yaml"))
+            .unwrap();
     let paused = |abort_if: &str| {
         let yaml = shipped.replace("abort_if: {metric: error_rate, above: 2%}", abort_if);
         assert_ne!(yaml, shipped);
@@ -485,8 +484,60 @@ fn abort_if_reads_the_relative_metrics_too() {
     };
     // The release's p99 (4.5s) keeps the route's p99 far above baseline
     // while it still serves: the shift pauses.
-    assert!(paused("abort_if: {metric: latency_p99_increase, above: 20%}"));
-    assert!(!paused("abort_if: {metric: latency_p99_increase, above: 500%}"));
+    assert!(paused(
+        "abort_if: {metric: latency_p99_increase, above: 20%}"
+    ));
+    assert!(!paused(
+        "abort_if: {metric: latency_p99_increase, above: 500%}"
+    ));
     // Quality never drops here.
     assert!(!paused("abort_if: {metric: quality_drop, above: 5%}"));
+}
+
+#[test]
+fn the_relative_verify_metrics_validate_as_percentages() {
+    let yaml = |verify: &str| {
+        ROLLBACK
+            .replace("{SEED}", "1")
+            .replace("{RELEASE}", "{error_rate: 30%}")
+            .replace("{VERIFY}", verify)
+            .replace("{EXTRA}", "")
+    };
+    for ok in [
+        "{metric: latency_p99_increase, below: 10%, every: 5s, within: 5m}",
+        "{metric: quality_drop, below: 5%, every: 5s, within: 5m}",
+        "{metric: latency_p99_increase, below: 150%, every: 5s, within: 5m}",
+    ] {
+        assert!(
+            scenario::load_str(&yaml(ok), std::path::Path::new("t.yaml")).is_ok(),
+            "{ok}"
+        );
+    }
+    let diags = scenario::load_str(
+        &yaml("{metric: quality_drop, below: 2s, every: 5s, within: 5m}"),
+        std::path::Path::new("t.yaml"),
+    )
+    .unwrap_err();
+    let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|d| d.contains("procedure") && d.contains("relative to the baseline")),
+        "{text:#?}"
+    );
+    // Derived from quality and p99: never a Prometheus query of its own.
+    let mapped = ROLLBACK
+        .replace("{SEED}", "1")
+        .replace("{RELEASE}", "{error_rate: 30%}")
+        .replace("{VERIFY}", "{metric: quality_drop, below: 5%, every: 5s, within: 5m}")
+        .replace(
+            "{EXTRA}",
+            "metrics:\n  prometheus:\n    url: http://prometheus:9090\n    queries: {quality_drop: 'q{version=\"{version}\"}'}",
+        );
+    let diags = scenario::load_str(&mapped, std::path::Path::new("t.yaml")).unwrap_err();
+    let text: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|d| d.contains("`quality_drop` is derived, not queried")),
+        "{text:#?}"
+    );
 }
