@@ -397,6 +397,13 @@ fn negative_controls_that_fail_as_expected_pass_the_run_and_read_as_xfail() {
         kinds.contains(&"xfail") && kinds.contains(&"pass"),
         "{kinds:?}"
     );
+    let history = std::fs::read_to_string(reports.join("history.jsonl")).unwrap();
+    assert!(
+        history
+            .lines()
+            .any(|l| l.contains(r#""passed":true,"result":"xfail""#)),
+        "{history}"
+    );
 }
 
 #[test]
