@@ -82,6 +82,7 @@ pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
         "version": version,
         "at": at,
         "passed": o.passed(),
+        "result": o.result(),
         "durations": o.durations(),
         "checks": checks,
         "backend": o.backend(),

@@ -27,4 +27,5 @@ pub mod slo;
 pub mod staged;
 pub mod staging;
 pub mod starter;
+pub mod stats;
 pub mod timeline;

@@ -127,6 +127,41 @@ pub enum CheckStatus {
     Skipped,
 }
 
+/// How a drill ended, from its checks: `xfail` is a negative control
+/// (`expect.verdict: fail`) that failed exactly as expected. It counts as
+/// passed; its failed checks stay in every report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillResult {
+    Pass,
+    Xfail,
+    Fail,
+}
+
+impl DrillResult {
+    /// Whether the run counts this drill as passed (exit 0).
+    pub fn ok(self) -> bool {
+        self != DrillResult::Fail
+    }
+
+    /// `pass`, `xfail`, `FAIL`: the word in the console table.
+    pub fn word(self) -> &'static str {
+        match self {
+            DrillResult::Pass => "pass",
+            DrillResult::Xfail => "xfail",
+            DrillResult::Fail => "FAIL",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrillResult::Pass => "pass",
+            DrillResult::Xfail => "xfail",
+            DrillResult::Fail => "fail",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     pub name: &'static str,
@@ -289,6 +324,8 @@ impl DrillOutcome {
                 skip("decide"),
                 skip("restore"),
                 skip("verify"),
+                skip("recovered"),
+                skip("handled"),
                 skip("procedure"),
                 skip("drift"),
                 skip("expectation"),
@@ -300,6 +337,8 @@ impl DrillOutcome {
             self.check_decide(),
             self.check_restore(),
             self.check_verify(),
+            self.check_recovered(),
+            self.check_handled(),
             self.check_procedure(),
         ];
         self.hold_phase_targets(&mut checks);
@@ -324,8 +363,33 @@ impl DrillOutcome {
         checks
     }
 
+    /// Whether the drill counts as passed: every check passed, or it is
+    /// an expected failure (see [`DrillOutcome::result`]).
     pub fn passed(&self) -> bool {
-        self.checks().iter().all(|c| c.passed)
+        self.result().ok()
+    }
+
+    /// `pass` when every check passed; `xfail` when the scenario expects
+    /// `verdict: fail` and the `expectation` check (strict: the expected
+    /// findings and no others) passed while other checks failed; else
+    /// `fail`.
+    pub fn result(&self) -> DrillResult {
+        Self::result_of(&self.expect, &self.checks())
+    }
+
+    /// [`DrillOutcome::result`] from checks already derived.
+    pub fn result_of(expect: &Expect, checks: &[Check]) -> DrillResult {
+        if checks.iter().all(|c| c.passed) {
+            return DrillResult::Pass;
+        }
+        let expected = checks
+            .iter()
+            .any(|c| c.name == "expectation" && c.status == CheckStatus::Passed);
+        if expect.verdict == Some(Verdict::Fail) && expected {
+            DrillResult::Xfail
+        } else {
+            DrillResult::Fail
+        }
     }
 
     pub fn steps(&self) -> &[StepRecord] {

@@ -230,13 +230,19 @@ fn report_renders_in_headless_chromium() {
     };
     let mut outcomes = shipped();
     assert!(outcomes.len() >= 4 && outcomes.iter().all(|o| o.passed()));
-    outcomes.push(run_file("fixtures/faults/config-mismatch.yaml"));
+    // A drill that fails the run (config-mismatch is a negative control,
+    // an expected failure that passes it).
+    outcomes.push(run_file("fixtures/failing/restore-target-missed.yaml"));
     let failing: Vec<&str> = outcomes
         .iter()
         .filter(|o| !o.passed())
         .map(|o| o.scenario.as_str())
         .collect();
-    assert_eq!(failing.len(), 1, "config-mismatch is the one failing drill");
+    assert_eq!(
+        failing.len(),
+        1,
+        "restore-target-missed is the one failing drill"
+    );
     let written = report::write(dir.path(), &[Format::Html], &outcomes, &run).unwrap();
     let file = dir.path().join("report.html");
     assert!(written.contains(&file), "write() wrote report.html");

@@ -72,6 +72,8 @@ fn one_suite_per_scenario_one_case_per_check_with_properties() {
             "decide",
             "restore",
             "verify",
+            "recovered",
+            "handled",
             "procedure",
             "drift",
             "expectation"

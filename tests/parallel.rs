@@ -40,7 +40,11 @@ fn jobs_2_and_jobs_1_give_byte_identical_json() {
             "--report-dir",
             dir.path().to_str().unwrap(),
         ]);
-        assert_eq!(out.status.code(), Some(1), "fault fixtures fail by design");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "fault fixtures fail as expected (xfail)"
+        );
     }
     let (a, b) = (scenario_jsons(one.path()), scenario_jsons(two.path()));
     assert!(a.len() >= 20, "{}", a.len());

@@ -39,11 +39,11 @@ traffic:
 release:
   route: support-bot
   version: v4-candidate
-  at: 30s
+  at: 90s
   behaviour: {{error_rate: 30%}}
 policy:
   evaluate_every: 5s
-  window: 30s
+  window: 90s
   min_requests: 30
 staging:
   kind: mlflow
@@ -54,7 +54,7 @@ staging:
 procedure:
   - identify_target: {{previous: true}}
   - execute: {{mechanism: alias_remap}}
-  - verify: {{metric: error_rate, below: 3%, every: 5s, within: 2m}}
+  - verify: {{metric: error_rate, below: 5%, every: 5s, within: 2m}}
 expect:
   rollback: true
 "

@@ -36,7 +36,7 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
         let _ = writeln!(
             out,
             "{:6}  {:width$}  {:10}  {:>8}  {:>8}  {:>8}  {:>7}",
-            if o.passed() { "pass" } else { "FAIL" },
+            o.result().word(),
             printable(&o.scenario),
             o.change.as_str(),
             opt(d.detect),
@@ -55,14 +55,7 @@ pub fn summary_table(outcomes: &[DrillOutcome]) -> String {
             let _ = writeln!(out, "        {}: {}", c.name, printable(&c.message));
         }
     }
-    let failed = outcomes.iter().filter(|o| !o.passed()).count();
-    let _ = writeln!(
-        out,
-        "{} drill(s): {} passed, {} failed",
-        outcomes.len(),
-        outcomes.len() - failed,
-        failed
-    );
+    let _ = writeln!(out, "{}", report::counts_line(outcomes));
     out
 }
 
@@ -100,7 +93,7 @@ impl Progress {
     pub(super) fn finished(&self, done: usize, plan: &Plan, outcome: &DrillOutcome) {
         let _guard = self.lock.lock();
         self.done.store(done, std::sync::atomic::Ordering::Relaxed);
-        let verdict = if outcome.passed() { "pass" } else { "FAIL" };
+        let verdict = outcome.result().word();
         if self.terminal {
             eprint!("\r\x1b[2K");
         }

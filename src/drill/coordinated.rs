@@ -75,7 +75,19 @@ impl<'p> Procedure<'p> {
         for i in 1..set.changes.len() {
             let rel = &set.changes[i].release;
             let obs = port.version_metrics(now, &rel.route, &rel.version, policy.window);
-            let fires_on_it = fires(policy, &obs, port.baseline(&rel.route).as_ref()).is_some();
+            // Judged as detection judges the release: beyond noise, within
+            // the drill's false-alarm budget.
+            let slow = |ms: f64| {
+                port.share_slower_than(now, &rel.route, &rel.version, policy.window, ms)
+            };
+            let fires_on_it = fires(
+                policy,
+                self.alphas.triggers_at(now),
+                &obs,
+                port.baseline(&rel.route).as_ref(),
+                slow,
+            )
+            .is_some();
             if in_scope(set, i, fires_on_it, &rolling) {
                 rolling.push(i);
             }

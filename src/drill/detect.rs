@@ -22,11 +22,23 @@ impl<'p> Procedure<'p> {
         if self.metrics_gap(now, obs.missing) {
             return next;
         }
+        if obs.requests >= self.plan.policy.min_requests {
+            self.record.judged += 1;
+        }
         let baseline = port.baseline(&rel.route);
         self.fired_new_version = false;
-        let fired = fires(&self.plan.policy, &obs, baseline.as_ref())
-            .map(|(t, v)| (t.clone(), v))
-            .or_else(|| self.new_version_alert(now, &obs, baseline.as_ref(), port));
+        let slow = |ms: f64| {
+            port.share_slower_than(now, &rel.route, &rel.version, self.plan.policy.window, ms)
+        };
+        let fired = fires(
+            &self.plan.policy,
+            self.alphas.triggers_at(now),
+            &obs,
+            baseline.as_ref(),
+            slow,
+        )
+        .map(|(t, v)| (t.clone(), v))
+        .or_else(|| self.new_version_alert(now, &obs, baseline.as_ref(), port));
         let Some((trigger, value)) = fired else {
             return next;
         };
@@ -103,8 +115,8 @@ impl<'p> Procedure<'p> {
     }
 
     /// While the release is young, the stricter `new_version` limits raise
-    /// an alert even when no trigger fires; a breach counts only when it
-    /// holds with high confidence (z = 4), so sampling noise does not alert.
+    /// an alert even when no trigger fires; a breach counts only beyond
+    /// doubt (an exact test at the drill's budget), so noise does not alert.
     pub(super) fn new_version_alert(
         &mut self,
         now: u64,
@@ -120,7 +132,7 @@ impl<'p> Procedure<'p> {
         let slow = |ms: f64| {
             port.share_slower_than(now, &rel.route, &rel.version, self.plan.policy.window, ms)
         };
-        let (metric, limit) = new_version_breach(nv, obs, baseline, slow)?;
+        let (metric, limit) = new_version_breach(nv, self.alphas.new_version, obs, baseline, slow)?;
         self.fired_new_version = true;
         let value = metric_value(metric, obs, baseline);
         Some((

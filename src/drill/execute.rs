@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 
 use crate::registry::{RegistryError, describe};
 use crate::scenario::{
-    Candidate, Dur, ExecModel, Execute, FindingKind, Mechanism, Percent, Step, VerifyMetric,
-    format_metric,
+    Candidate, Dur, ExecModel, Execute, FindingKind, Mechanism, Percent, Step, format_metric,
 };
 
 use super::Staging;
@@ -371,13 +370,11 @@ impl<'p> Procedure<'p> {
         let Some(cond) = self.abort_condition() else {
             return Vec::new();
         };
-        let obs = port.route_metrics(now, &self.plan.release.route, self.phase_started);
-        let value = match cond.metric {
-            VerifyMetric::ErrorRate => obs.error_rate,
-            VerifyMetric::Quality => obs.quality,
-            VerifyMetric::LatencyP50 => obs.p50_ms,
-            VerifyMetric::LatencyP99 => obs.p99_ms,
-        };
+        let route = &self.plan.release.route;
+        let obs = port.route_metrics(now, route, self.phase_started);
+        // `abort_if` is a brake: it acts on the point estimate, as the
+        // policy's triggers do, and needs no proof to stop a shift.
+        let value = super::evidence::route_value(cond.metric, &obs, port.baseline(route).as_ref());
         if obs.requests >= self.plan.policy.min_requests && cond.holds(value) {
             self.end_phase(now);
             self.exec_gen += 1;

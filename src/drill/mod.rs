@@ -10,21 +10,25 @@
 mod agenda;
 mod coordinated;
 mod detect;
+mod evidence;
 mod execute;
 mod policy;
 mod preflight;
 mod procedure;
 mod record;
+mod recovery;
 mod respond;
 mod run;
 mod steps;
 mod team;
 
 pub use agenda::Agenda;
-pub use policy::{fires, metric_value, new_version_breach, wilson};
+pub use evidence::{Judgement, VERIFY_ALPHA, judge, route_value};
+pub use policy::{Alphas, DRILL_FALSE_ALARM_BUDGET, fires, metric_value, new_version_breach};
 pub use preflight::preflight;
 pub use procedure::{Procedure, Role, Wake};
 pub use record::*;
+pub use recovery::{Breach, Judged, Recovery};
 pub use run::{Backend, Driven, drive};
 
 use crate::metrics::Observation;

@@ -137,6 +137,8 @@ pub struct Procedure<'p> {
     pub(super) wait_last: String,
     /// A release set's rollback under way.
     pub(super) set_run: super::coordinated::SetRun,
+    /// The significance of each test at one evaluation.
+    pub(super) alphas: super::policy::Alphas,
 }
 
 pub(super) type Wakes = Vec<(u64, Wake)>;
@@ -175,6 +177,7 @@ impl<'p> Procedure<'p> {
             gap_since: None,
             wait_last: String::new(),
             set_run: Default::default(),
+            alphas: super::policy::Alphas::of(plan),
         }
     }
 

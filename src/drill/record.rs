@@ -29,6 +29,12 @@ pub struct Record {
     pub rolled_forward: bool,
     /// The detection came from the `new_version` limits, not a trigger.
     pub new_version_alert: bool,
+    /// What served after the restore, judged by the whole policy when the
+    /// drill ended; `None` when nothing was restored.
+    pub recovery: Option<super::recovery::Recovery>,
+    /// Evaluations that saw at least `min_requests` of the release's
+    /// traffic: 0 means the policy never judged the release.
+    pub judged: u32,
     /// A release set's rollback, route by route in rollback order; empty
     /// for a single route.
     pub routes: Vec<RouteRollback>,

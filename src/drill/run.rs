@@ -161,6 +161,9 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             break;
         }
     }
+    if !interrupted {
+        procedure.judge_recovery(backend.now(), backend.port());
+    }
     Ok(Driven {
         record: procedure.into_record(),
         ended,

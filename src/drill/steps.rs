@@ -2,9 +2,7 @@
 
 use crate::registry::{RegistryError, describe};
 use crate::scenario::Dur;
-use crate::scenario::{
-    Candidate, FindingKind, Percent, Step, TargetChoice, VerifyMetric, format_metric,
-};
+use crate::scenario::{Candidate, FindingKind, Percent, Step, TargetChoice, format_metric};
 
 use super::Staging;
 use super::policy::{fires, metric_value};
@@ -170,7 +168,16 @@ impl<'p> Procedure<'p> {
         let took = (requests as f64 / self.plan.traffic.rps * 1000.0)
             .ceil()
             .min(1e15) as u64;
-        self.pending = Some(match fires(&policy, &obs, baseline.as_ref()) {
+        // The replayed requests are not in the traffic's latency series:
+        // their p99 is judged by its point estimate.
+        let fired = fires(
+            &policy,
+            self.alphas.triggers,
+            &obs,
+            baseline.as_ref(),
+            |_| (0.0, 0),
+        );
+        self.pending = Some(match fired {
             None => (
                 StepStatus::Succeeded,
                 format!(
@@ -348,28 +355,32 @@ impl<'p> Procedure<'p> {
         let Some(Step::Verify(v)) = self.plan.procedure.get(self.step) else {
             return Vec::new();
         };
-        let obs = port.route_metrics(now, &self.plan.release.route, self.step_started);
-        let mut value = match v.condition.metric {
-            VerifyMetric::ErrorRate => obs.error_rate,
-            VerifyMetric::Quality => obs.quality,
-            VerifyMetric::LatencyP50 => obs.p50_ms,
-            VerifyMetric::LatencyP99 => obs.p99_ms,
-        };
+        let route = &self.plan.release.route;
+        let obs = port.route_metrics(now, route, self.step_started);
+        // The condition must hold with confidence on the drill's own
+        // traffic: a bound, not a point estimate (see `evidence`).
+        let judged = super::evidence::judge(&v.condition, &obs, port.baseline(route).as_ref());
+        let mut value = judged.value;
+        let mut holds = judged.holds;
         // A metric the scenario maps to Prometheus is read there instead;
-        // the request count (for min_requests) stays the drill's own.
+        // the drill's own traffic must still be sample enough to show it.
         let external = self.external_verify_value(now, v.condition.metric, port);
         let mut source = None;
         match &external {
             Some(Ok((x, note))) => {
                 value = *x;
+                holds = judged.short.is_none() && v.condition.holds(value);
                 source = Some(note.clone());
             }
-            Some(Err(_)) => value = f64::NAN,
+            Some(Err(_)) => {
+                value = f64::NAN;
+                holds = false;
+            }
             None => {}
         }
         let enough = obs.requests >= self.plan.policy.min_requests;
         let shown = format_metric(v.condition.metric, value);
-        if enough && v.condition.holds(value) {
+        if enough && holds {
             self.record.verified = Some(now);
             let detail = match source {
                 Some(note) => format!(
@@ -378,10 +389,11 @@ impl<'p> Procedure<'p> {
                     v.condition.describe()
                 ),
                 None => format!(
-                    "{} {shown} over {} requests: {}",
+                    "{} {shown} over {} requests: {} at {}",
                     v.condition.metric,
                     obs.requests,
-                    v.condition.describe()
+                    v.condition.describe(),
+                    super::evidence::confidence()
                 ),
             };
             self.finish_step(now, StepStatus::Succeeded, detail);
@@ -391,6 +403,16 @@ impl<'p> Procedure<'p> {
         if now >= deadline {
             let why = if let Some(Err(e)) = external {
                 e
+            } else if let Some(short) = judged.short.filter(|_| enough) {
+                format!("{short} ({} {shown} so far)", v.condition.metric)
+            } else if enough && v.condition.holds(value) {
+                format!(
+                    "{} {shown} over {} requests, but not {} at {}",
+                    v.condition.metric,
+                    obs.requests,
+                    v.condition.describe(),
+                    super::evidence::confidence()
+                )
             } else if enough {
                 let bound = v.condition.bound.as_str();
                 format!(
@@ -424,8 +446,16 @@ impl<'p> Procedure<'p> {
         };
         let rel = &self.plan.release;
         let obs = port.version_metrics(now, &rel.route, &target, self.plan.policy.window);
-        if let Some((t, value)) = fires(&self.plan.policy, &obs, port.baseline(&rel.route).as_ref())
-        {
+        let window = self.plan.policy.window;
+        let slow = |ms| port.share_slower_than(now, &rel.route, &target, window, ms);
+        let baseline = port.baseline(&rel.route);
+        if let Some((t, value)) = fires(
+            &self.plan.policy,
+            self.alphas.triggers,
+            &obs,
+            baseline.as_ref(),
+            slow,
+        ) {
             self.fail(
                 FindingKind::TargetUnhealthy,
                 format!(

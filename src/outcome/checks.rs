@@ -2,6 +2,7 @@
 //! detect, decide, restore, verify, procedure and expectation.
 
 use super::*;
+use crate::scenario::FindingKind;
 
 impl DrillOutcome {
     pub(super) fn check_detect(&self) -> Check {
@@ -273,6 +274,32 @@ impl DrillOutcome {
                 wrong.push(format!("expected a `{kind}` finding, none was made"));
             }
         }
+        // A negative control is strict: it must fail with exactly the
+        // findings it names, not with others besides.
+        if e.verdict == Some(Verdict::Fail) {
+            let extra: Vec<String> = findings
+                .iter()
+                .filter(|f| !e.findings.contains(&f.kind))
+                .map(|f| format!("`{}`", f.kind))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !extra.is_empty() {
+                wrong.push(format!(
+                    "expected to fail with only {}, but also found {}",
+                    if e.findings.is_empty() {
+                        "no findings".to_string()
+                    } else {
+                        e.findings
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                    extra.join(", ")
+                ));
+            }
+        }
         if let Some(want) = e.verdict {
             declared = true;
             let got = if others_passed {
@@ -301,5 +328,168 @@ impl DrillOutcome {
                 wrong.join("; "),
             ),
         }
+    }
+}
+
+impl DrillOutcome {
+    /// After `restored`, every version still serving passes the whole
+    /// policy over the traffic since the restore.
+    pub(super) fn check_recovered(&self) -> Check {
+        let Some(restored) = self.record.restored else {
+            return Check::skipped("recovered", "nothing was restored");
+        };
+        let Some(recovery) = &self.record.recovery else {
+            return Check::skipped("recovered", "the drill ended before what serves was judged");
+        };
+        let requests: u64 = recovery.versions.iter().map(|j| j.requests).sum();
+        let breaches: Vec<String> = recovery
+            .breaches()
+            .map(|(j, b)| {
+                format!(
+                    "{} ({} of the traffic) still fails the policy after the restore: {} {} above {} ({}) over {} requests",
+                    j.version,
+                    Percent(j.share),
+                    b.metric,
+                    Percent(b.value),
+                    Percent(b.threshold),
+                    b.source,
+                    j.requests
+                )
+            })
+            .collect();
+        let at = (recovery.at_s * 1000.0).round() as u64;
+        let since = Dur(at.saturating_sub(restored));
+        if !breaches.is_empty() {
+            return Check::new(
+                "recovered",
+                CheckStatus::Failed,
+                None,
+                None,
+                breaches.join("; "),
+            );
+        }
+        let serving: Vec<String> = recovery
+            .versions
+            .iter()
+            .map(|j| {
+                format!(
+                    "{} ({}, {} requests)",
+                    j.version,
+                    Percent(j.share),
+                    j.requests
+                )
+            })
+            .collect();
+        if requests == 0 {
+            return Check::skipped(
+                "recovered",
+                "no request was served after the restore: nothing to judge",
+            );
+        }
+        Check::new(
+            "recovered",
+            CheckStatus::Passed,
+            None,
+            None,
+            format!(
+                "what serves passes every trigger over the {since} since the restore: {}",
+                serving.join(", ")
+            ),
+        )
+    }
+
+    /// A trigger that fired (and was to be acted on) must end in a restore:
+    /// a regression left serving fails, whatever `expect` says. So does a
+    /// release the policy never saw, metrics missing.
+    pub(super) fn check_handled(&self) -> Check {
+        let r = &self.record;
+        let has = |kind: FindingKind| self.findings().iter().any(|f| f.kind == kind);
+        let Some(trigger) = &r.deciding_trigger else {
+            if r.detected.is_none() && has(FindingKind::MetricsMissing) {
+                return Check::new(
+                    "handled",
+                    CheckStatus::Failed,
+                    None,
+                    None,
+                    "no trigger could fire: metrics were missing after the release, so the policy never judged it; a release nobody watched is not a healthy one".into(),
+                );
+            }
+            if r.detected.is_none() && r.judged == 0 {
+                return Check::new(
+                    "handled",
+                    CheckStatus::Failed,
+                    None,
+                    None,
+                    "no trigger could fire: no evaluation saw min_requests of the release's traffic (metrics late or missing, or too little traffic), so the policy never judged it; a release nobody watched is not a healthy one".into(),
+                );
+            }
+            return Check::new(
+                "handled",
+                CheckStatus::Passed,
+                None,
+                None,
+                match r.detected {
+                    None => "no trigger fired: nothing to handle".into(),
+                    Some(_) => "the observed trigger resolved: nothing to handle".into(),
+                },
+            );
+        };
+        if let Some(restored) = r.restored {
+            return Check::new(
+                "handled",
+                CheckStatus::Passed,
+                None,
+                None,
+                format!(
+                    "{} {} → {} was handled: the route was restored at {}",
+                    trigger.metric,
+                    trigger.severity,
+                    trigger.action,
+                    Dur(restored)
+                ),
+            );
+        }
+        let why = match r.decision {
+            Some(Decision::Investigate) => format!(
+                "{} decided `investigate`",
+                r.decided_by.as_deref().unwrap_or("the responder")
+            ),
+            Some(Decision::Rollback | Decision::RollForward) => {
+                let remedy = if r.rolled_forward {
+                    "roll forward"
+                } else {
+                    "rollback"
+                };
+                match r.steps.iter().find(|s| s.status == StepStatus::Failed) {
+                    Some(s) => format!("the {remedy} was decided, but step `{}` failed", s.name),
+                    None => format!("the {remedy} was decided, but did not restore the route in time"),
+                }
+            }
+            None if has(FindingKind::PagerUnavailable) => {
+                "the page to on_call was not delivered (pager down) and nobody decided before the drill ended".into()
+            }
+            None if has(FindingKind::MetricsMissing) => {
+                "metrics went missing and nobody decided before the drill ended".into()
+            }
+            None => match r.decision_path.last() {
+                Some(e) => format!("nobody decided before the drill ended (last: {} {})", e.who, e.what),
+                None => "nobody decided before the drill ended".into(),
+            },
+        };
+        Check::new(
+            "handled",
+            CheckStatus::Failed,
+            None,
+            None,
+            format!(
+                "{} above {} ({} → {}) fired at {} and was never handled: {why}; the release still served when the drill ended at {}",
+                trigger.metric,
+                trigger.above,
+                trigger.severity,
+                trigger.action,
+                Dur(r.deciding_at.or(r.detected).unwrap_or_default()),
+                Dur(self.ended)
+            ),
+        )
     }
 }

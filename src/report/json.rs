@@ -38,6 +38,7 @@ pub fn value(o: &DrillOutcome) -> Value {
         "change": o.change,
         "seed": o.seed,
         "passed": o.passed(),
+        "result": o.result(),
         "route": o.route,
         "release_version": o.release_version,
         "mechanism": o.mechanism,
@@ -61,6 +62,7 @@ pub fn value(o: &DrillOutcome) -> Value {
             "by": r.decided_by,
             "path": o.decision_path(),
         },
+        "recovery": r.recovery,
         "checks": o.checks(),
         "findings": o.findings(),
         "steps": o.steps(),
@@ -99,11 +101,16 @@ pub fn scenario(o: &DrillOutcome) -> Vec<u8> {
 }
 
 pub fn results(outcomes: &[DrillOutcome], run: &RunInfo) -> Vec<u8> {
-    let passed = outcomes.iter().filter(|o| o.passed()).count();
+    let results: Vec<_> = outcomes.iter().map(DrillOutcome::result).collect();
+    let passed = results.iter().filter(|r| r.ok()).count();
+    let xfail = results
+        .iter()
+        .filter(|r| **r == crate::outcome::DrillResult::Xfail)
+        .count();
     pretty(&json!({
         "schema_version": SCHEMA_VERSION,
         "passed": passed == outcomes.len(),
-        "counts": {"scenarios": outcomes.len(), "passed": passed, "failed": outcomes.len() - passed},
+        "counts": {"scenarios": outcomes.len(), "passed": passed, "xfail": xfail, "failed": outcomes.len() - passed},
         "run": {
             "started_at": run.started_at,
             "finished_at": run.finished_at,

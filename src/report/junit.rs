@@ -12,7 +12,7 @@
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::outcome::{CheckStatus, DrillOutcome};
+use crate::outcome::{CheckStatus, DrillOutcome, DrillResult};
 
 use super::ReportError;
 
@@ -56,10 +56,19 @@ pub fn render_at(
         suite.add_property(Property::new("file", xml_safe(&o.file)));
         let set = super::set::lines(o);
         if !set.is_empty() {
-            suite.set_system_out(xml_safe(&set.join("\n")));
+            suite.set_system_out(xml_safe(&set.join("
+")));
         }
-        for check in o.checks() {
+        let checks = o.checks();
+        let xfail = DrillOutcome::result_of(&o.expect, &checks) == DrillResult::Xfail;
+        if xfail {
+            suite.add_property(Property::new("result", "xfail"));
+        }
+        for check in checks {
             let status = match check.status {
+                // A negative control failed as expected: its failed checks
+                // pass, and say why in their system-out.
+                CheckStatus::Failed if xfail => TestCaseStatus::success(),
                 CheckStatus::Passed => TestCaseStatus::success(),
                 CheckStatus::Skipped => {
                     let mut s = TestCaseStatus::skipped();
@@ -82,6 +91,17 @@ pub fn render_at(
                 }
             };
             let mut case = TestCase::new(check.name, status);
+            if xfail && check.status == CheckStatus::Failed {
+                let findings: String = o
+                    .findings()
+                    .iter()
+                    .map(|f| format!("\n{} ({}): {}", f.kind, f.step, f.message))
+                    .collect();
+                case.set_system_out(xml_safe(&format!(
+                    "expected failure (xfail): the scenario expects `verdict: fail` and failed as expected; this check failed: {}{findings}",
+                    check.message
+                )));
+            }
             case.set_classname(xml_safe(&o.scenario));
             case.set_time(secs(check.measured_s.unwrap_or(0.0)));
             suite.add_test_case(case);

@@ -54,14 +54,8 @@ pub fn ordered(outcomes: &[DrillOutcome]) -> Vec<&DrillOutcome> {
 }
 
 pub fn render(outcomes: &[DrillOutcome]) -> String {
-    let failed = outcomes.iter().filter(|o| !o.passed()).count();
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# Rollback drills: {} passed, {} failed\n",
-        outcomes.len() - failed,
-        failed
-    );
+    let _ = writeln!(out, "# Rollback drills: {}\n", super::counts(outcomes));
     let _ = writeln!(
         out,
         "| result | scenario | change | detect | decide | restore | target | failed checks |"
@@ -78,7 +72,11 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            if o.passed() { "✅ pass" } else { "❌ FAIL" },
+            match crate::outcome::DrillOutcome::result_of(&o.expect, &checks) {
+                crate::outcome::DrillResult::Pass => "✅ pass",
+                crate::outcome::DrillResult::Xfail => "☑️ xfail (expected fail)",
+                crate::outcome::DrillResult::Fail => "❌ FAIL",
+            },
             cell(&o.scenario),
             o.change,
             opt(d.detect),

@@ -18,6 +18,27 @@ use thiserror::Error;
 use crate::outcome::DrillOutcome;
 use crate::scenario::file_stem_for;
 
+/// `8 passed, 7 failed`, or with negative controls `15 passed (7 as
+/// expected failures), 0 failed`: the counts every summary shows.
+pub fn counts(outcomes: &[DrillOutcome]) -> String {
+    let results: Vec<_> = outcomes.iter().map(DrillOutcome::result).collect();
+    let failed = results.iter().filter(|r| !r.ok()).count();
+    let xfail = results
+        .iter()
+        .filter(|r| **r == crate::outcome::DrillResult::Xfail)
+        .count();
+    let passed = outcomes.len() - failed;
+    match xfail {
+        0 => format!("{passed} passed, {failed} failed"),
+        x => format!("{passed} passed ({x} as expected failures), {failed} failed"),
+    }
+}
+
+/// `15 drill(s): 15 passed (7 as expected failures), 0 failed`.
+pub fn counts_line(outcomes: &[DrillOutcome]) -> String {
+    format!("{} drill(s): {}", outcomes.len(), counts(outcomes))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Format {
     Junit,

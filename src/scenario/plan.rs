@@ -540,7 +540,10 @@ impl Condition {
 /// Rates print as percentages, latencies (kept in ms) as durations.
 pub fn format_metric(metric: VerifyMetric, value: f64) -> String {
     match metric {
-        VerifyMetric::ErrorRate | VerifyMetric::Quality => Percent(value).to_string(),
+        VerifyMetric::ErrorRate
+        | VerifyMetric::Quality
+        | VerifyMetric::QualityDrop
+        | VerifyMetric::LatencyP99Increase => Percent(value).to_string(),
         VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => {
             Dur(value.round() as u64).to_string()
         }

@@ -505,6 +505,9 @@ impl Checker<'_> {
 fn metric_unit(metric: VerifyMetric) -> &'static str {
     match metric {
         VerifyMetric::ErrorRate | VerifyMetric::Quality => "percentage such as `1%`",
+        VerifyMetric::QualityDrop | VerifyMetric::LatencyP99Increase => {
+            "percentage relative to the baseline such as `10%`"
+        }
         VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => "duration such as `2.5s`",
     }
 }

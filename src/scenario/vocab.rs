@@ -139,12 +139,15 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// A metric the `verify` step reads on the route after the rollback.
+    /// A metric the `verify` step (and `abort_if`) reads on the route: the
+    /// four absolute ones, and the two relative to the baseline.
     VerifyMetric {
         ErrorRate => "error_rate",
         Quality => "quality",
         LatencyP50 => "latency_p50",
         LatencyP99 => "latency_p99",
+        QualityDrop => "quality_drop",
+        LatencyP99Increase => "latency_p99_increase",
     }
 }
 

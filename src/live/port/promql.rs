@@ -23,7 +23,7 @@ impl LivePort<'_> {
         let filled = prometheus::fill(q, version, route, self.plan.policy.window, self.scale);
         let value = prometheus::query(&p.url, &p.headers, &filled).map(|v| match metric {
             VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => v * 1000.0,
-            VerifyMetric::ErrorRate | VerifyMetric::Quality => v,
+            _ => v,
         });
         Some((value, filled))
     }
@@ -104,5 +104,8 @@ pub(super) fn set_metric(obs: &mut Observation, metric: VerifyMetric, v: f64) {
         VerifyMetric::Quality => obs.quality = v,
         VerifyMetric::LatencyP50 => obs.p50_ms = v,
         VerifyMetric::LatencyP99 => obs.p99_ms = v,
+        // Derived from quality and p99 against the baseline: never mapped
+        // (validation refuses a query for them).
+        VerifyMetric::QualityDrop | VerifyMetric::LatencyP99Increase => {}
     }
 }

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::outcome::{Check, CheckStatus, DrillOutcome, human};
+use crate::outcome::{Check, CheckStatus, DrillOutcome, DrillResult, human};
 
 use super::markdown::ordered;
 
@@ -43,7 +43,7 @@ table.summary td:nth-child(2){white-space:nowrap;max-width:380px;overflow:hidden
 td.over{color:var(--fail);font-weight:600}
 a{color:#1d4ed8;text-decoration:none}a:hover{text-decoration:underline}
 .badge{display:inline-block;padding:1px 9px;border-radius:999px;font-size:12px;font-weight:700;color:#fff;vertical-align:2px}
-.badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}
+.badge.pass{background:var(--pass)}.badge.fail{background:var(--fail)}.badge.xfail{background:#6b7280}
 table.summary tr[data-status=failed] td,table.checks tr[data-status=failed] td{background:#fef2f2}
 .st{font-weight:600}.st.passed,.st.succeeded{color:var(--pass)}.st.failed{color:var(--fail)}
 .st.skipped,.st.not_run{color:var(--skip)}
@@ -90,11 +90,22 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("—".to_string(), human)
 }
 
-fn badge(passed: bool) -> &'static str {
-    if passed {
-        "<span class=\"badge pass\">PASS</span>"
-    } else {
-        "<span class=\"badge fail\">FAIL</span>"
+fn badge(result: DrillResult) -> &'static str {
+    match result {
+        DrillResult::Pass => "<span class=\"badge pass\">PASS</span>",
+        DrillResult::Xfail => {
+            "<span class=\"badge xfail\" title=\"failed exactly as expected: a negative control\">XFAIL (expected fail)</span>"
+        }
+        DrillResult::Fail => "<span class=\"badge fail\">FAIL</span>",
+    }
+}
+
+/// The section's class and `data-status`: `passed`, `xfail` or `failed`.
+fn status_class(result: DrillResult) -> &'static str {
+    match result {
+        DrillResult::Pass => "passed",
+        DrillResult::Xfail => "xfail",
+        DrillResult::Fail => "failed",
     }
 }
 
@@ -116,11 +127,7 @@ pub fn render(outcomes: &[DrillOutcome]) -> String {
 /// The page, with the history's rollback-time SLOs when given.
 pub fn render_with_slo(outcomes: &[DrillOutcome], slo: Option<&crate::slo::Report>) -> String {
     let list = ordered(outcomes);
-    let failed = list.iter().filter(|o| !o.passed()).count();
-    let title = format!(
-        "Rollback drills: {} passed, {failed} failed",
-        list.len() - failed
-    );
+    let title = format!("Rollback drills: {}", super::counts(outcomes));
     let mut out = String::with_capacity(32 * 1024 * (list.len() + 1));
     put!(
         out,
@@ -152,7 +159,7 @@ fn summary(out: &mut String, list: &[&DrillOutcome]) {
     for (i, o) in list.iter().enumerate() {
         let d = o.durations();
         let checks = o.checks();
-        let passed = checks.iter().all(|c| c.passed);
+        let result = DrillOutcome::result_of(&o.expect, &checks);
         let failed: Vec<String> = checks
             .iter()
             .filter(|c| c.status == CheckStatus::Failed)
@@ -164,8 +171,8 @@ fn summary(out: &mut String, list: &[&DrillOutcome]) {
             "<tr data-status=\"{}\"><td>{}</td><td><a href=\"#s{}\">{}</a></td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num{}\">{}</td>\
              <td class=\"num\">{}</td><td>{}</td></tr>\n",
-            if passed { "passed" } else { "failed" },
-            badge(passed),
+            status_class(result),
+            badge(result),
             i + 1,
             esc(&o.scenario),
             o.change,
@@ -186,15 +193,16 @@ fn summary(out: &mut String, list: &[&DrillOutcome]) {
 
 fn scenario(out: &mut String, n: usize, o: &DrillOutcome) {
     let checks = o.checks();
-    let passed = checks.iter().all(|c| c.passed);
+    let result = DrillOutcome::result_of(&o.expect, &checks);
+    let passed = result.ok();
     let d = o.durations();
     let name = esc(&o.scenario);
     put!(
         out,
         "<section class=\"scenario {}\" id=\"s{n}\" data-scenario=\"{name}\" data-passed=\"{passed}\">\n\
          <h2>{} {name}</h2>\n",
-        if passed { "passed" } else { "failed" },
-        badge(passed)
+        status_class(result),
+        badge(result)
     );
     if !o.description.trim().is_empty() {
         put!(out, "<p class=\"desc\">{}</p>\n", esc(o.description.trim()));

@@ -378,6 +378,10 @@ impl Checker<'_> {
             VerifyMetric::ErrorRate | VerifyMetric::Quality => {
                 Percent::parse(text).map(Percent::fraction)
             }
+            // Relative changes may exceed 100% (`latency_p99_increase`).
+            VerifyMetric::QualityDrop | VerifyMetric::LatencyP99Increase => {
+                Percent::parse_unbounded(text).map(Percent::fraction)
+            }
             VerifyMetric::LatencyP50 | VerifyMetric::LatencyP99 => {
                 Dur::parse(text).map(|d| d.0 as f64)
             }

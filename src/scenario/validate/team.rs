@@ -9,7 +9,7 @@ use crate::scenario::plan::{Bound, EnvRef, ExecCall, HttpCall, Prometheus, Step,
 use crate::scenario::raw::{RawExec, RawHttp, RawMetrics, RawWaitFor};
 use crate::scenario::template::Template;
 use crate::scenario::units::{Dur, Percent};
-use crate::scenario::vocab::HttpMethod;
+use crate::scenario::vocab::{HttpMethod, VerifyMetric};
 use crate::scenario::yaml::Path;
 
 impl Checker<'_> {
@@ -224,6 +224,18 @@ impl Checker<'_> {
             ok = false;
         }
         for (metric, query) in &p.queries {
+            if matches!(
+                metric,
+                VerifyMetric::QualityDrop | VerifyMetric::LatencyP99Increase
+            ) {
+                self.error(
+                    &base.key("queries").key(metric.as_str()),
+                    format!("`{metric}` is derived, not queried"),
+                    "map `quality` or `latency_p99` instead: the harness compares them with the baseline",
+                );
+                ok = false;
+                continue;
+            }
             if !query.contains("{version}") {
                 self.error(
                     &base.key("queries").key(metric.as_str()),
