@@ -439,3 +439,40 @@ fn a_retired_target_on_a_middle_route_leaves_the_routes_around_it_rolled_back() 
     let routes: Vec<&str> = rows.iter().map(|r| r.route.as_str()).collect();
     assert_eq!(routes, ["triage", "smart-reasoner"]);
 }
+
+/// Under `per_route` the set grows until it stops: summarize is related
+/// only to the model, which joins after it in release order. A single pass
+/// in release order left summarize (3% errors) `kept`, and the drill passed.
+#[test]
+fn per_route_takes_a_route_related_to_one_that_joins_later() {
+    let p = variant(&[
+        (
+            "    - route: smart-reasoner
+      version: claude-sonnet-4-6
+      id: anthropic:claude-sonnet-4-6:ap-south-1
+      weight: 25%
+      behaviour: {error_rate: 3%}
+    - {route: summarize, version: summarize-v4, weight: 25%, behaviour: {error_rate: 3%}}
+    - {route: triage, version: triage-v8, weight: 25%, behaviour: {error_rate: 2.5%}}
+",
+            "    - {route: triage, version: triage-v8, weight: 25%, behaviour: {error_rate: 2.5%}}
+    - {route: summarize, version: summarize-v4, after: 1s, weight: 25%, behaviour: {error_rate: 3%}}
+    - route: smart-reasoner
+      version: claude-sonnet-4-6
+      id: anthropic:claude-sonnet-4-6:ap-south-1
+      after: 2s
+      weight: 25%
+      behaviour: {error_rate: 3%}
+",
+        ),
+        ("  rollback: together\n", "  rollback: per_route\n"),
+    ]);
+    let o = sim::run(&p);
+    assert_eq!(route(&o, "smart-reasoner").status, RouteStatus::RolledBack);
+    assert_eq!(
+        route(&o, "summarize").status,
+        RouteStatus::RolledBack,
+        "{:#?}",
+        o.record.routes
+    );
+}

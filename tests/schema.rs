@@ -71,6 +71,10 @@ const BEYOND_A_SCHEMA: &[(&str, &str)] = &[
         "rollback-order-leaves-out-a-route",
         "a list covering another list",
     ),
+    (
+        "staging-mechanism-of-another-kind",
+        "a step and another section",
+    ),
 ];
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {

@@ -79,27 +79,12 @@ pub fn run(args: RunArgs) -> Exit {
         preflight_only: args.preflight_only,
     };
     if staged {
-        // What a team's staging cannot do is found before any drill runs.
+        // What a team's staging cannot do is found before any drill runs
+        // (what a scenario can say of it, validation has found already).
         for p in plans.iter().filter(|p| p.staging.is_real()) {
             if let Err(e) = crate::faults::check(p, crate::backend::BackendKind::Staged) {
                 eprintln!("error: {}: {e}", p.file.display());
                 return e.exit();
-            }
-            if p.release_set.is_some() {
-                eprintln!(
-                    "error: {}: a release of several routes (`release.changes`) is not drilled on a team's staging (`staging: {{kind: {}}}`): it drills one route\n  hint: drill each route in a scenario of its own, or drill the set on the built-in registry",
-                    p.file.display(),
-                    p.staging.kind()
-                );
-                return Exit::Invalid;
-            }
-            if p.metrics.is_some() {
-                eprintln!(
-                    "error: {}: metrics.prometheus is not read in a drill on a team's staging (`staging: {{kind: {}}}`): its metrics come from the drill's own traffic\n  hint: leave `metrics:` out of this scenario",
-                    p.file.display(),
-                    p.staging.kind()
-                );
-                return Exit::Invalid;
             }
         }
         crate::interrupt::install();

@@ -71,15 +71,18 @@ impl<'p> Procedure<'p> {
     ) -> Result<Next, Halt> {
         self.set_run = SetRun::default();
         let policy = &self.plan.policy;
-        let mut rolling = vec![0];
-        for i in 1..set.changes.len() {
+        // Which routes each trigger fires on, judged once; then the set
+        // grows until it stops: a route related only to one that joins
+        // later in release order still joins (a single pass in release
+        // order missed it).
+        let mut fires_on = vec![false; set.changes.len()];
+        for (i, fired) in fires_on.iter_mut().enumerate().skip(1) {
             let rel = &set.changes[i].release;
             let obs = port.version_metrics(now, &rel.route, &rel.version, policy.window);
             // Judged as detection judges the release: beyond noise, within
             // the drill's false-alarm budget.
-            let slow = |ms: f64| {
-                port.share_slower_than(now, &rel.route, &rel.version, policy.window, ms)
-            };
+            let slow =
+                |ms: f64| port.share_slower_than(now, &rel.route, &rel.version, policy.window, ms);
             let fires_on_it = fires(
                 policy,
                 self.alphas.triggers_at(now),
@@ -88,10 +91,19 @@ impl<'p> Procedure<'p> {
                 slow,
             )
             .is_some();
-            if in_scope(set, i, fires_on_it, &rolling) {
-                rolling.push(i);
-            }
+            *fired = fires_on_it;
         }
+        let mut rolling = vec![0];
+        loop {
+            let joining: Vec<usize> = (1..set.changes.len())
+                .filter(|i| !rolling.contains(i) && in_scope(set, *i, fires_on[*i], &rolling))
+                .collect();
+            if joining.is_empty() {
+                break;
+            }
+            rolling.extend(joining);
+        }
+        rolling.sort_unstable();
         // Every read first: an outage retries the whole step.
         let mut resolved = Vec::new();
         for &i in &set.rollback_order {

@@ -56,8 +56,10 @@ pub fn render_at(
         suite.add_property(Property::new("file", xml_safe(&o.file)));
         let set = super::set::lines(o);
         if !set.is_empty() {
-            suite.set_system_out(xml_safe(&set.join("
-")));
+            suite.set_system_out(xml_safe(&set.join(
+                "
+",
+            )));
         }
         let checks = o.checks();
         let xfail = DrillOutcome::result_of(&o.expect, &checks) == DrillResult::Xfail;

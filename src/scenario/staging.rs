@@ -154,3 +154,13 @@ pub enum Reload {
     Exec(ExecCall),
     Http(HttpCall),
 }
+
+impl Reload {
+    /// The call as a step of the procedure runs it.
+    pub fn step(&self) -> super::plan::Step {
+        match self {
+            Reload::Exec(c) => super::plan::Step::Exec(c.clone()),
+            Reload::Http(c) => super::plan::Step::Http(c.clone()),
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod policy;
 mod procedure;
 mod set;
 mod staging;
+mod staging_fits;
 mod team;
 mod world;
 
@@ -406,6 +407,10 @@ impl Checker<'_> {
             self.set_fits(steps, people);
         }
         let staging = self.staging(raw.staging, registry.as_ref(), release.as_ref());
+        if let (Some(st), Some(steps)) = (&staging, &procedure) {
+            let set = matches!(release_set, Some(Some(_)));
+            self.staging_fits(st, steps, set, matches!(metrics, Some(Some(_))));
+        }
         let golden = self.golden(raw.traffic.as_ref().and_then(|t| t.golden.as_deref()));
         let faults = match (raw.faults, &release, &registry) {
             (Some(list), Some(rel), Some(reg)) => self.faults(list, rel, reg, traffic.as_ref()),

@@ -261,6 +261,12 @@ pub fn preflight(plan: &Plan, c: &mut Connected) -> Result<Vec<Finding>, LiveErr
             let serving = client
                 .deployments()
                 .map_err(|e| fail("GET /model/info", &e))?;
+            // The per-deployment failure counters are how a failing
+            // deployment the router's retries hide is seen at all: a
+            // proxy without them cannot be drilled (exit 3, with the hint).
+            client
+                .deployment_failures()
+                .map_err(|e| fail("GET /metrics/", &e))?;
             let mut live: Vec<&str> = serving
                 .iter()
                 .filter(|d| d.model_name == *model_name)

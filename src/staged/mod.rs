@@ -28,7 +28,7 @@ use crate::live::LiveError;
 use crate::live::recorder::Recorder;
 use crate::outcome::{DrillOutcome, Drilled, LiveInfo, Measured};
 use crate::scenario::Plan;
-use crate::scenario::staging::{Reload, StagingPlan};
+use crate::scenario::staging::StagingPlan;
 use crate::staging::mock::MockBackend;
 use crate::staging::standin::{AliasLookup, FileLookup, StandIn};
 
@@ -237,11 +237,8 @@ fn teardown(port: &mut StagedPort<'_>) -> StepRecord {
                 connect::clean(plan, &e.to_string())
             ),
         ),
-        Ok(()) => match reload.map(|r| match r {
-            Reload::Exec(c) => crate::scenario::Step::Exec(c),
-            Reload::Http(c) => crate::scenario::Step::Http(c),
-        }) {
-            Some(step) => match crate::live::team::step(plan, &step, port.scale) {
+        Ok(()) => match reload {
+            Some(reload) => match port::run_reload(plan, &reload) {
                 (true, _) => (
                     StepStatus::Succeeded,
                     format!("{label} put back as the preflight found it, and reloaded"),

@@ -187,11 +187,7 @@ impl<'p> StagedPort<'p> {
     /// Runs the `reload:`, if there is one: (ok, message).
     fn reload(&self) -> Option<(bool, String)> {
         let reload = self.conn.borrow().reload.clone()?;
-        let step = match reload {
-            Reload::Exec(call) => Step::Exec(call),
-            Reload::Http(call) => Step::Http(call),
-        };
-        Some(crate::live::team::step(self.plan, &step, self.scale))
+        Some(run_reload(self.plan, &reload))
     }
 
     /// Writes `candidates` into the system and runs the reload.
@@ -297,21 +293,23 @@ impl<'p> StagedPort<'p> {
         let counters = client.deployment_failures().ok()?;
         let mut log = self.failures.borrow_mut();
         log.push((now, counters));
-        let at = |t: u64| {
-            log.iter()
-                .rev()
-                .find(|(at, _)| *at <= t)
-                .and_then(|(_, c)| c.get(id).copied())
-                .unwrap_or(0.0)
-        };
         let start = now.saturating_sub(window.0);
-        // No reading before the window: count from the first one.
-        let base = if log.first().is_some_and(|(t, _)| *t <= start) {
-            at(start)
-        } else {
-            0.0
-        };
-        Some((at(now) - base).max(0.0) as u64)
+        // The increments over the window, reading to reading, from the
+        // last reading at or before its start (or the first one): a
+        // counter that went down was reset by a restart (a `reload:`), and
+        // counts again from 0.
+        let from = log.iter().rposition(|(t, _)| *t <= start).unwrap_or(0);
+        let mut failed = 0.0;
+        let mut last = log
+            .get(from)
+            .and_then(|(_, c)| c.get(id).copied())
+            .unwrap_or(0.0);
+        for (_, c) in &log[from + 1..] {
+            let v = c.get(id).copied().unwrap_or(0.0);
+            failed += if v >= last { v - last } else { v };
+            last = v;
+        }
+        Some(failed as u64)
     }
 }
 
@@ -332,8 +330,13 @@ impl Staging for StagedPort<'_> {
                 .map(|c| c.id.clone())
         };
         // Requests a deployment failed and the router retried elsewhere
-        // are failures of that deployment, though the client saw none.
-        if let Some(failed) = id.and_then(|id| self.proxy_failures(now, &id, window))
+        // are failures of that deployment, though the client saw none. The
+        // counter also holds the failures clients did see (their answer
+        // names the deployment too): only the rest are added.
+        let hidden = id
+            .and_then(|id| self.proxy_failures(now, &id, window))
+            .map(|failed| failed.saturating_sub(obs.errors));
+        if let Some(failed) = hidden
             && failed > 0
         {
             let ok = obs.requests - obs.errors;
@@ -523,4 +526,11 @@ impl Staging for StagedPort<'_> {
             took: Dur(self.now_ms().saturating_sub(now)),
         }
     }
+}
+
+/// Runs a `reload:` with its timeout on the wall clock, whatever the time
+/// scale: a real restart takes as long as it takes (scaled, the fixture's
+/// `10m` would be 10 s at `--time-scale 60`, shorter than a proxy restart).
+pub(super) fn run_reload(plan: &crate::scenario::Plan, reload: &Reload) -> (bool, String) {
+    crate::live::team::step(plan, &reload.step(), 1.0)
 }

@@ -37,7 +37,8 @@ pub trait RealRoute {
     /// sending it traffic; returns its entry id.
     fn register(&mut self, release: &NewEntry) -> Result<String, RouteError>;
 
-    /// Sets the weights of the entries named by id (the rest keep theirs).
+    /// Sets the weights of the entries named by id; every other entry of
+    /// the route gets 0 (the route serves exactly what is named).
     fn write(&mut self, weights: &[(String, f64)]) -> Result<(), RouteError>;
 
     /// Puts the system back exactly as the snapshot found it (a drill's
@@ -79,8 +80,18 @@ impl RealRoute for FileRoute {
         })
     }
 
+    /// The entries named get their weights and every other entry of the
+    /// route 0, as a write of the simulated registry replaces the whole
+    /// candidate list: a rollback to `v1 100%` leaves nothing on `v2`.
     fn write(&mut self, weights: &[(String, f64)]) -> Result<(), RouteError> {
-        Ok(self.file.set_weights(weights)?)
+        let current = self.file.read()?.unwrap_or_default();
+        let mut all: Vec<(String, f64)> = current
+            .iter()
+            .filter(|e| !weights.iter().any(|(id, _)| *id == e.id))
+            .map(|e| (e.id.clone(), 0.0))
+            .collect();
+        all.extend(weights.iter().cloned());
+        Ok(self.file.set_weights(&all)?)
     }
 
     fn restore(&mut self) -> Result<(), RouteError> {
@@ -111,6 +122,8 @@ pub struct MlflowRoute {
     /// The text a release's prompt version carries (prompts only).
     pub prompt_text: String,
     snapshot: Option<MlflowSnapshot>,
+    /// The versions this drill registered: the only ones teardown deletes.
+    created: Vec<String>,
 }
 
 impl MlflowRoute {
@@ -121,6 +134,7 @@ impl MlflowRoute {
             alias: alias.into(),
             prompt_text: String::new(),
             snapshot: None,
+            created: Vec::new(),
         }
     }
 
@@ -168,6 +182,7 @@ impl RealRoute for MlflowRoute {
             &release.base_url,
             &self.prompt_text,
         )?;
+        self.created.push(v.version.clone());
         Ok(v.version)
     }
 
@@ -183,8 +198,10 @@ impl RealRoute for MlflowRoute {
             .set_alias(self.entity.name(), &self.alias, version)?)
     }
 
-    /// Aliases back to their versions (removed where there were none), and
-    /// the versions the drill created deleted.
+    /// The drilled alias back to its version (removed where it had none),
+    /// and the versions this drill registered deleted. Nothing else is
+    /// touched: a version the team's CI registered meanwhile, or another
+    /// alias someone moved during a long drill, stays as they left it.
     fn restore(&mut self) -> Result<(), RouteError> {
         let Some(snap) = self.snapshot.clone() else {
             return Err(RouteError::Refused(
@@ -193,21 +210,27 @@ impl RealRoute for MlflowRoute {
         };
         let name = self.entity.name().to_string();
         let now = self.client.registered_model(&name)?;
-        for (alias, version) in &snap.aliases {
-            if now.aliases.get(alias) != Some(version) {
-                self.client.set_alias(&name, alias, version)?;
+        match snap.aliases.get(&self.alias) {
+            Some(version) if now.aliases.get(&self.alias) != Some(version) => {
+                self.client.set_alias(&name, &self.alias, version)?;
+            }
+            None if now.aliases.contains_key(&self.alias) => {
+                self.client.delete_alias(&name, &self.alias)?;
+            }
+            _ => {}
+        }
+        let existing: Vec<String> = self
+            .client
+            .versions(&self.entity)?
+            .into_iter()
+            .map(|v| v.version)
+            .collect();
+        for v in &self.created {
+            if existing.contains(v) && !snap.versions.contains(v) {
+                self.client.delete_version(&name, v)?;
             }
         }
-        for alias in now.aliases.keys() {
-            if !snap.aliases.contains_key(alias) {
-                self.client.delete_alias(&name, alias)?;
-            }
-        }
-        for v in self.client.versions(&self.entity)? {
-            if !snap.versions.contains(&v.version) {
-                self.client.delete_version(&name, &v.version)?;
-            }
-        }
+        self.created.clear();
         Ok(())
     }
 }
@@ -243,6 +266,17 @@ mod tests {
             .map(|e| e.weight)
             .collect();
         assert_eq!(weights, [Some(75.0), Some(25.0)]);
+        // A rollback names only its target: the release is left nothing
+        // (it kept its 25% when only the entries named were written).
+        route.write(&[("a".into(), 100.0)]).unwrap();
+        let weights: Vec<Option<f64>> = route
+            .read()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(|e| e.weight)
+            .collect();
+        assert_eq!(weights, [Some(100.0), Some(0.0)]);
         route.restore().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }

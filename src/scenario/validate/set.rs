@@ -229,7 +229,7 @@ impl Checker<'_> {
     pub(super) fn set_fits(&mut self, procedure: &[Step], responders: &Responders) {
         for (i, step) in procedure.iter().enumerate() {
             if let Step::Execute(e) = step
-                && !matches!(e.mechanism, Mechanism::AliasRemap | Mechanism::RouteWeight)
+                && !SET_MECHANISMS.contains(&e.mechanism)
             {
                 self.error(
                     &Path::root().key("procedure").index(i).key("execute").key("mechanism"),

@@ -381,6 +381,12 @@ mod tests {
     use crate::scenario::{Diagnostic, Plan, load_str};
 
     fn scenario(route: &str, pin: &str, release: &str, staging: &str) -> String {
+        // The mechanism the kind rolls back with (an MLflow alias moves).
+        let mechanism = if staging.contains("kind: mlflow") {
+            "alias_remap"
+        } else {
+            "route_weight"
+        };
         format!(
             "name: t
 change: model
@@ -396,7 +402,7 @@ traffic:
     '{pin}': {{error_rate: 1%, latency: {{p50: 1s, p99: 2s}}, quality: 90%}}
 release: {{route: {route}, version: v2, at: 10m{release}}}
 procedure:
-  - execute: {{mechanism: route_weight}}
+  - execute: {{mechanism: {mechanism}}}
 {staging}"
         )
     }
