@@ -359,3 +359,21 @@ fn small_canary_steps_per_version_quality_and_labels_that_do_not_pile_up() {
         "one label for one instant"
     );
 }
+
+/// Wherever latencies were recorded, each version's p99 has a panel of its
+/// own; a latency regression shows as the release's line above the rest.
+#[test]
+fn each_versions_p99_latency_is_charted() {
+    let o = run_file("scenarios/model-latency-regression-alias-remap.yaml");
+    let release = o.release_version.clone();
+    let page = html::render(&[o]);
+    assert!(page.contains("latency p99 by version"), "the panel");
+    assert!(
+        page.contains(&format!("class=\"latency-p99\" data-version=\"{release}\"")),
+        "the release's p99 line"
+    );
+    assert!(
+        page.matches("class=\"latency-p99\"").count() >= 2,
+        "every version"
+    );
+}

@@ -63,6 +63,7 @@ impl Recorder {
             good: u64::from(good),
         };
         self.timeline.add(now_ms, version, counts);
+        self.timeline.add_latency(now_ms, version, [(latency, 1.0)]);
     }
 }
 

@@ -6,4 +6,4 @@ mod window;
 
 pub use model::LatencyModel;
 pub(crate) use window::bucket_of;
-pub use window::{Observation, Series, TICK_MS, observe, share_slower_than, tick_range};
+pub use window::{Observation, Series, TICK_MS, bucket_ms, observe, share_slower_than, tick_range};

@@ -156,6 +156,11 @@ pub(crate) fn bucket_of(ms: f64) -> u16 {
     b.clamp(0.0, (BUCKETS - 1) as f64) as u16
 }
 
+/// The latency (ms) a histogram bucket stands for: its middle.
+pub fn bucket_ms(b: u16) -> f64 {
+    bucket_value(usize::from(b))
+}
+
 fn bucket_value(b: usize) -> f64 {
     BUCKET_FLOOR_MS * BUCKET_RATIO.powf(b as f64 + 0.5)
 }

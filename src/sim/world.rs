@@ -182,6 +182,15 @@ impl<'p> World<'p> {
                         good,
                     };
                     self.timeline.add(start, &version, counts);
+                    if let Some(slot) = series.slots.back() {
+                        self.timeline.add_latency(
+                            start,
+                            &version,
+                            slot.latency
+                                .iter()
+                                .map(|&(b, w)| (crate::metrics::bucket_ms(b), w)),
+                        );
+                    }
                 }
             }
         }

@@ -78,8 +78,20 @@ pub(super) fn render(o: &DrillOutcome) -> String {
     let rows = marks.iter().map(|m| m.row + 1).max().unwrap_or(1);
     // Each panel's title sits in the gap above it.
     let top = 10.0 + rows as f64 * 15.0 + 24.0;
-    let panels = [(top, 120.0), (top + 154.0, 80.0), (top + 268.0, 80.0)];
-    let bottom = top + 348.0;
+    // A fourth panel, each version's p99 latency, wherever latencies were
+    // recorded (every simulated and live drill has them).
+    let p99 = |p: &crate::timeline::Point, v: &str| p.latency.get(v)?.quantile(0.99);
+    let latency_max = tl
+        .points
+        .iter()
+        .flat_map(|p| p.latency.keys().filter_map(move |v| p99(p, v)))
+        .fold(0.0, f64::max);
+    let has_latency = latency_max > 0.0;
+    let mut panels = vec![(top, 120.0), (top + 154.0, 80.0), (top + 268.0, 80.0)];
+    if has_latency {
+        panels.push((top + 382.0, 80.0));
+    }
+    let bottom = top + if has_latency { 462.0 } else { 348.0 };
     let height = bottom + 26.0;
     let mut s = String::new();
     put!(
@@ -228,9 +240,11 @@ pub(super) fn render(o: &DrillOutcome) -> String {
             q_low,
             1.0,
         ),
+        ("latency p99 by version", 0.0, nice_ms(latency_max * 1.1)),
     ];
+    let axes = &axes[..panels.len()];
     let mut titles = String::new();
-    for (&(y0, h), &(title, lo, hi)) in panels.iter().zip(&axes) {
+    for (i, (&(y0, h), &(title, lo, hi))) in panels.iter().zip(axes).enumerate() {
         let log = log_share && title.starts_with("traffic share");
         for k in 0..=if log { 3 } else { 2 } {
             let (v, y) = if log {
@@ -246,7 +260,7 @@ pub(super) fn render(o: &DrillOutcome) -> String {
                 W - RIGHT,
                 LEFT - 6.0,
                 y + 4.0,
-                pct(v)
+                if i == 3 { human(v / 1000.0) } else { pct(v) }
             );
         }
         put!(
@@ -278,11 +292,19 @@ pub(super) fn render(o: &DrillOutcome) -> String {
                 .iter()
                 .map(|p| version_quality(p, v).map(|q| (mid(p.t_s), y_of(2, q)))),
         );
+        let latencies = path(tl.points.iter().map(|p| {
+            let ms = p99(p, v).filter(|_| has_latency)?;
+            Some((mid(p.t_s), y_of(3, ms)))
+        }));
         for (class, d) in [
             ("error-rate", rates),
             ("share", shares),
             ("version-quality", qualities),
+            ("latency-p99", latencies),
         ] {
+            if class == "latency-p99" && d.trim().is_empty() {
+                continue;
+            }
             put!(
                 s,
                 "<path class=\"{class}\" data-version=\"{}\" d=\"{}\" fill=\"none\" stroke-linecap=\"round\" stroke=\"{colour}\" \
@@ -445,4 +467,17 @@ fn step_share(to: &str, release: &str) -> String {
             (version == release).then(|| share.to_string())
         })
         .unwrap_or_else(|| "step".to_string())
+}
+
+/// A round ceiling (ms) for the latency axis: 1, 2 or 5 times a power of ten.
+fn nice_ms(ms: f64) -> f64 {
+    let mut step = 1.0;
+    loop {
+        for m in [1.0, 2.0, 5.0] {
+            if m * step >= ms {
+                return m * step;
+            }
+        }
+        step *= 10.0;
+    }
 }
