@@ -476,3 +476,23 @@ fn per_route_takes_a_route_related_to_one_that_joins_later() {
         o.record.routes
     );
 }
+
+/// A slow registry makes each route's `identify_target` read take longer,
+/// as it does for a single route: the set's step took 0s.
+#[test]
+fn a_slow_registry_slows_every_read_of_a_sets_identify_target() {
+    let p = variant(&[(
+        "\nprocedure:",
+        "\nfaults:\n  - {kind: registry_slow, add: 20s}\n\nprocedure:",
+    )]);
+    let o = sim::run(&p);
+    let step = o
+        .record
+        .steps
+        .iter()
+        .find(|s| s.name == "identify_target")
+        .expect("the step ran");
+    let took = step.end_s.unwrap() - step.start_s.unwrap();
+    assert_eq!(took, 3.0 * 20.0, "three routes, 20 s each: {step:#?}");
+    assert!(step.detail.contains("reads took 1m"), "{}", step.detail);
+}

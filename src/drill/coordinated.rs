@@ -286,7 +286,18 @@ impl<'p> Procedure<'p> {
                 Err((_, why)) => found.push(format!("none on {}: {why}", rel.route)),
             }
         }
-        Ok(Next::Done(format!("targets {}", found.join("; "))))
+        let detail = format!("targets {}", found.join("; "));
+        // A slow registry makes each route's read take longer, as for a
+        // single route.
+        let delay = port.read_delay(now).0 * set.rollback_order.len() as u64;
+        if delay > 0 {
+            self.pending = Some((
+                StepStatus::Succeeded,
+                format!("{detail}; reads took {}", Dur(delay)),
+            ));
+            return Ok(Next::Wait(vec![(now + delay, Wake::StepFinished)]));
+        }
+        Ok(Next::Done(detail))
     }
 
     /// The route's previous candidates, if they are still held.
