@@ -180,6 +180,7 @@ impl<'p> Procedure<'p> {
             self.record.routes.push(route);
         }
         if port.writes_sets() && !writes.is_empty() {
+            self.record.set_in_one_write = true;
             self.exec.push_back(ExecAction::SetWrite { writes });
         } else {
             for (route, candidates, _, label) in writes {

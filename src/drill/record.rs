@@ -38,6 +38,9 @@ pub struct Record {
     /// A release set's rollback, route by route in rollback order; empty
     /// for a single route.
     pub routes: Vec<RouteRollback>,
+    /// The set's rollback went to the registry as one transaction (its
+    /// routes' phases overlap), not route by route (they add up).
+    pub set_in_one_write: bool,
 }
 
 /// One route of a release set's rollback: its own mechanism, target and

@@ -43,7 +43,9 @@ pub fn totals(o: &DrillOutcome) -> Option<Totals> {
         } else {
             round3(last - first)
         },
-        overlap: timed.len() > 1 && timed.iter().all(|t| *t == timed[0]),
+        // Which write path ran, as the procedure recorded it (equal
+        // phase times alone would also fit a refused set).
+        overlap: o.record.set_in_one_write,
         routes: routes.len(),
         rolled_back: routes
             .iter()
