@@ -333,6 +333,20 @@ fn a_one_entry_set_is_a_single_route_release() {
         v
     };
     assert_eq!(strip(a), strip(b));
+    // What only a set has is refused on one entry, not ignored.
+    for (field, line) in [
+        ("rollback", "  rollback: per_route\n"),
+        ("rollback_order", "  rollback_order: [smart-reasoner]\n"),
+        ("on_partial", "  on_partial: roll_all_forward\n"),
+    ] {
+        let with = text.replace(old, &format!("{set}\n{line}").replacen("\n\n", "\n", 1));
+        let found = rollback_drill::scenario::load_str(&with, std::path::Path::new("t.yaml"))
+            .expect_err("refused");
+        let said: Vec<&str> = found.iter().map(|d| d.message.as_str()).collect();
+        let want =
+            format!("`{field}` applies to a release of several routes; release.changes lists one");
+        assert!(said.contains(&want.as_str()), "{said:?}");
+    }
 }
 
 #[test]

@@ -98,14 +98,40 @@ impl Checker<'_> {
         // Release order: by time, then as listed.
         changes.sort_by_key(|(i, c)| (c.release.at, *i));
         let changes: Vec<SetChange> = changes.into_iter().map(|(_, c)| c).collect();
+        if changes.len() == 1 {
+            // One route is a single release: what only a set has would be
+            // ignored, so it is refused, as `related` is beside `release`.
+            let set_only = [
+                ("rollback", raw.rollback.is_some()),
+                ("rollback_order", raw.rollback_order.is_some()),
+                ("on_partial", raw.on_partial.is_some()),
+            ];
+            for (field, given) in set_only {
+                if given {
+                    self.error(
+                        &base.key(field),
+                        format!("`{field}` applies to a release of several routes; release.changes lists one"),
+                        "list the other routes of the change in `release.changes`, or remove it",
+                    );
+                    ok = false;
+                }
+            }
+            if raw.changes[0].mechanism.is_some() {
+                self.error(
+                    &list.index(0).key("mechanism"),
+                    "a change's `mechanism` applies to a release of several routes; release.changes lists one",
+                    "name the mechanism in the procedure's `execute` step",
+                );
+                ok = false;
+            }
+            self.related_without_set(related);
+            return ok.then(|| (changes[0].release.clone(), None));
+        }
         let rollback_order = match raw.rollback_order {
             None => (0..changes.len()).rev().collect(),
             Some(order) => self.rollback_order(&order, &changes)?,
         };
         let first = changes[0].release.clone();
-        if changes.len() == 1 {
-            return Some((first, None));
-        }
         Some((
             first,
             Some(ReleaseSet {
