@@ -362,15 +362,7 @@ impl<'p> Procedure<'p> {
         match port.write_route(now, &route, candidates, &actor, &reason) {
             Ok(ack) => {
                 self.registry_recovered(now);
-                self.push_phase(
-                    now,
-                    &label,
-                    format!(
-                        "{to}; write acknowledged after {}, on every router after {}",
-                        Dur(ack.acked_at - now),
-                        Dur(ack.converged_at - now)
-                    ),
-                );
+                self.push_write_phase(now, &label, &to, ack);
                 let forwarding = self.set_run.forwarding;
                 if let Some(r) = self.route_mut(&route) {
                     if forwarding {

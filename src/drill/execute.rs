@@ -13,6 +13,26 @@ use super::procedure::*;
 use super::record::*;
 
 impl<'p> Procedure<'p> {
+    /// A registry write's phase: what it wrote, when it was acknowledged
+    /// and when every router had it (a single route's, or one of a set's).
+    pub(super) fn push_write_phase(
+        &mut self,
+        now: u64,
+        label: &str,
+        to: &str,
+        ack: super::WriteAck,
+    ) {
+        self.push_phase(
+            now,
+            label,
+            format!(
+                "{to}; write acknowledged after {}, on every router after {}",
+                Dur(ack.acked_at - now),
+                Dur(ack.converged_at - now)
+            ),
+        );
+    }
+
     /// Turns the mechanism's time model into timed actions and starts them.
     pub(super) fn start_execute(
         &mut self,
@@ -264,15 +284,7 @@ impl<'p> Procedure<'p> {
                 match port.write_route(now, &rel.route, candidates, &actor, &reason) {
                     Ok(ack) => {
                         self.registry_recovered(now);
-                        self.push_phase(
-                            now,
-                            &label,
-                            format!(
-                                "{to}; write acknowledged after {}, on every router after {}",
-                                Dur(ack.acked_at - now),
-                                Dur(ack.converged_at - now)
-                            ),
-                        );
+                        self.push_write_phase(now, &label, &to, ack);
                         vec![(ack.converged_at, Wake::ExecNext(generation))]
                     }
                     Err(e) => self.write_failed(now, retry, e, "the rollback write"),
