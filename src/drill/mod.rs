@@ -64,8 +64,10 @@ pub struct TeamReply {
 /// drill's own traffic: the value, or why there is none, and the query.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExternalMetric {
-    pub value: Result<f64, String>,
+    pub value: Result<f64, crate::metrics::ExternalError>,
     pub query: String,
+    /// Where it was read, e.g. `Prometheus http://prometheus:9090`.
+    pub source: String,
 }
 
 /// What the procedure can observe and change in a staging world.
@@ -159,8 +161,8 @@ pub trait Staging {
         }
     }
     /// A `wait_for` step's PromQL value now.
-    fn promql(&mut self, _now: u64, _wait: &WaitFor) -> Result<f64, String> {
-        Err("no Prometheus in a simulated drill".into())
+    fn promql(&mut self, _now: u64, _wait: &WaitFor) -> Result<f64, crate::metrics::ExternalError> {
+        Err(crate::metrics::ExternalError::NotHere)
     }
     /// Where `metric` is read when not from the drill's own traffic, e.g.
     /// `Prometheus http://prometheus:9090`.

@@ -43,7 +43,7 @@ impl<'p> Procedure<'p> {
                 return self.run_steps(now, port);
             }
             Ok(v) => self.wait_last = format!("last value {v}"),
-            Err(e) => self.wait_last = format!("last query failed: {e}"),
+            Err(e) => self.wait_last = format!("last query failed: Prometheus {}: {e}", w.url),
         }
         let deadline = self.step_started + w.within.0;
         if now >= deadline {
@@ -80,7 +80,7 @@ impl<'p> Procedure<'p> {
                     format_metric(metric, v)
                 ),
             )),
-            Err(e) => Err(format!("no {metric} of {version} from {e}")),
+            Err(e) => Err(format!("no {metric} of {version} from {}: {e}", ext.source)),
         })
     }
 }

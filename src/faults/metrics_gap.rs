@@ -1,18 +1,18 @@
 //! `metrics_gap`: no metrics at all from `at` for `for`.
 
 use super::{Fault, Hook};
-use crate::scenario::Dur;
 
+/// No metrics over `[from, to)`: the plan's window of the fault.
 #[derive(Debug)]
 pub struct MetricsGap {
-    pub at: Dur,
-    pub for_: Dur,
+    pub from: u64,
+    pub to: u64,
 }
 
 impl Fault for MetricsGap {
     fn apply(&self, hook: &mut Hook<'_>) {
         if let Hook::Metrics { now, missing, .. } = hook
-            && (self.at.0..self.at.0 + self.for_.0).contains(now)
+            && (self.from..self.to).contains(now)
         {
             **missing = true;
         }

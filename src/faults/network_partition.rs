@@ -3,18 +3,18 @@
 //! client's timeout before the runbook can retry.
 
 use super::{Fault, Hook};
-use crate::scenario::Dur;
 
+/// In force over `[from, to)`: the plan's window of the fault.
 #[derive(Debug)]
 pub struct NetworkPartition {
-    pub at: Dur,
-    pub for_: Dur,
+    pub from: u64,
+    pub to: u64,
 }
 
 impl Fault for NetworkPartition {
     fn apply(&self, hook: &mut Hook<'_>) {
         if let Hook::RegistryCall(call) = hook {
-            super::hang(call, self.at.0, self.at.0.saturating_add(self.for_.0));
+            super::hang(call, self.from, self.to);
         }
     }
 }

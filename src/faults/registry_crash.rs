@@ -3,19 +3,19 @@
 //! While it is down, connections are refused at once.
 
 use super::{Fault, Hook};
-use crate::scenario::Dur;
 
+/// Down over `[from, to)`: from the crash to the restart (the plan's window).
 #[derive(Debug)]
 pub struct RegistryCrash {
-    pub at: Dur,
-    pub restart_after: Dur,
+    pub from: u64,
+    pub to: u64,
 }
 
 impl Fault for RegistryCrash {
     fn apply(&self, hook: &mut Hook<'_>) {
         if let Hook::RegistryCall(call) = hook {
-            let end = self.at.0.saturating_add(self.restart_after.0);
-            if (self.at.0..end).contains(&call.now) {
+            let end = self.to;
+            if (self.from..end).contains(&call.now) {
                 call.unavailable_until = Some(call.unavailable_until.map_or(end, |u| u.max(end)));
             }
         }

@@ -21,12 +21,19 @@ pub struct Reply {
     pub timed_out: bool,
 }
 
+/// A registry URL this client cannot speak to (bad input: exit 2).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "registry URL `{0}` must start with http:// (no TLS here: put a TLS-terminating proxy in front and give its plain address)"
+)]
+pub struct NotHttp(pub String);
+
 impl Http {
     /// `base` is `http://HOST:PORT`.
-    pub fn new(base: &str, token: Option<&str>) -> Result<Http, String> {
+    pub fn new(base: &str, token: Option<&str>) -> Result<Http, NotHttp> {
         let host = base
             .strip_prefix("http://")
-            .ok_or_else(|| format!("registry URL `{base}` must start with http://"))?
+            .ok_or_else(|| NotHttp(base.to_string()))?
             .trim_end_matches('/')
             .to_string();
         Ok(Http {

@@ -5,7 +5,6 @@
 //! the drill compares one number with a threshold, so a query that
 //! returns several series is a mistake to fix (aggregate it with `sum`).
 
-use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -19,26 +18,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest Prometheus answer read (a query for one number).
 const MAX_ANSWER: usize = 16 << 20;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum PromError {
-    /// No answer, or not a Prometheus answer: an environment problem.
-    Unreachable(String),
-    /// Prometheus refused the query (syntax, bad parameters).
-    Rejected(String),
-    /// The query ran but gave no single number (no data yet, NaN, several
-    /// series).
-    NoValue(String),
-}
-
-impl fmt::Display for PromError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PromError::Unreachable(m) => write!(f, "unreachable: {m}"),
-            PromError::Rejected(m) => write!(f, "query rejected: {m}"),
-            PromError::NoValue(m) => f.write_str(m),
-        }
-    }
-}
+/// Why a query gave no value: the metrics' shared error, named for where
+/// it comes from here.
+pub use crate::metrics::ExternalError as PromError;
 
 /// Fills a `metrics.prometheus` query's placeholders. `{window}` is the
 /// policy window in wall time (scenario window ÷ time scale).

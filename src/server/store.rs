@@ -473,10 +473,7 @@ impl Store {
         let Some(r) = Self::read_route(&tx, route)? else {
             return Err(StoreError::NoRoute(route.to_string()));
         };
-        if r.candidates
-            .iter()
-            .any(|c| c.version == version && c.weight > 0.0)
-        {
+        if crate::registry::rules::serves(&r.candidates, version) {
             return Err(StoreError::Invalid(format!(
                 "version `{version}` serves traffic on `{route}`: route it away first"
             )));

@@ -398,12 +398,10 @@ impl Staging for StagedPort<'_> {
         _route: &str,
         bad: &str,
     ) -> Result<Option<Vec<Candidate>>, RegistryError> {
-        Ok(self
-            .history
-            .iter()
-            .rev()
-            .find(|set| set.iter().all(|c| c.version != bad || c.weight == 0.0))
-            .map(|set| set.iter().filter(|c| c.weight > 0.0).cloned().collect()))
+        Ok(crate::registry::rules::previous(
+            self.history.iter().map(Vec::as_slice),
+            bad,
+        ))
     }
 
     fn read_delay(&self, _now: u64) -> Dur {
@@ -493,9 +491,7 @@ impl Staging for StagedPort<'_> {
         actor: &str,
         reason: &str,
     ) -> Result<WriteAck, RegistryError> {
-        let off_release = candidates
-            .iter()
-            .all(|c| c.version != self.plan.release.version || c.weight == 0.0);
+        let off_release = !crate::registry::rules::serves(&candidates, &self.plan.release.version);
         if off_release {
             self.path.refresh_now();
         }
