@@ -16,19 +16,23 @@ use rollback_drill::sim;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn live(p: &Plan) -> DrillOutcome {
-    let opts = LiveOptions {
+/// At 60×, on a registry server process the drill starts, as the CLI
+/// starts it.
+fn opts() -> LiveOptions {
+    LiveOptions {
         registry: None,
         token: None,
         time_scale: 60.0,
-        // A registry server process, as the CLI starts it.
         server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
         container: None,
         container_wanted: false,
         preflight_only: false,
         compare_simulated: false,
-    };
-    live::run(p, &opts).expect("the live drill runs")
+    }
+}
+
+fn live(p: &Plan) -> DrillOutcome {
+    live::run(p, &opts()).unwrap_or_else(|e| panic!("the live drill runs: {e}"))
 }
 
 /// Within 10% or one evaluation interval, whichever is larger.
@@ -168,6 +172,27 @@ fn a_registry_outage_injected_into_the_server_is_retried_through() {
 }
 
 #[test]
+fn a_release_during_an_outage_waits_for_it_instead_of_ending_the_drill() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    // Down from 5m to 15m; the deployer ships at 10m. Its calls wait for
+    // the registry (as they do for a paused container) and the drill goes
+    // on: the release lands after the outage and is rolled back.
+    let p = drill(
+        "live-release-in-outage",
+        "12%",
+        "faults:\n  - {kind: registry_outage, at: 5m, for: 10m}",
+    );
+    let o = live(&p);
+    let released = o
+        .audit
+        .iter()
+        .find(|a| a.reason.starts_with("release v13"))
+        .unwrap_or_else(|| panic!("the release is in the audit: {:#?}", o.audit));
+    assert!(released.at_s >= 15.0 * 60.0, "{released:?}");
+    assert!(o.record.restored.is_some(), "{:#?}", o.checks());
+}
+
+#[test]
 fn live_flags_are_checked() {
     use std::process::Command;
     let run = common::bin;
@@ -210,6 +235,25 @@ fn live_flags_are_checked() {
         "http://127.0.0.1:9",
     ]);
     assert_eq!(out.status.code(), Some(2), "a registry needs a token");
+    // A URL the client cannot speak to is bad input, named with the fix.
+    let out = run(&[
+        "run",
+        "scenarios/prompt-error-spike-auto-rollback.yaml",
+        "--backend",
+        "http",
+        "--registry",
+        "https://registry.staging:8443",
+        "--token",
+        "t",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--registry: registry URL `https://registry.staging:8443` must start with http://"
+        ) && stderr.contains("TLS-terminating proxy"),
+        "{stderr}"
+    );
     // An unreachable registry is an environment error naming it.
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rollback-drill"))

@@ -103,6 +103,140 @@ fn the_same_live_drill_three_times_against_one_registry_takes_the_same_path() {
     s.kill9();
 }
 
+#[test]
+fn a_drill_that_slows_the_registry_leaves_it_as_fast_as_it_found_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    let url = format!("http://{}", s.addr);
+    let slow = "fixtures/faults/registry-slow.yaml";
+    let args = [
+        slow,
+        "--backend",
+        "http",
+        "--registry",
+        &url,
+        "--token",
+        "lead-t",
+        "--time-scale",
+        "60",
+    ];
+    let mut paths = Vec::new();
+    for month in 0..2 {
+        let reports = dir.path().join(format!("month-{month}"));
+        let mut all = vec!["run"];
+        all.extend_from_slice(&args);
+        all.extend(["--report-dir", reports.to_str().unwrap()]);
+        let out = common::bin(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let json: Value = serde_json::from_slice(
+            &std::fs::read(reports.join("fault-registry-slow.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "month {month}: {stderr}\n{json:#}"
+        );
+        paths.push((json["trigger"]["action"].clone(), json["passed"].clone()));
+        let teardown = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "teardown")
+            .cloned()
+            .unwrap();
+        assert!(
+            teardown["detail"]
+                .as_str()
+                .unwrap()
+                .contains("the faults the drill injected cleared"),
+            "{teardown:#}"
+        );
+        // Nothing the drill injected is still in force on the registry.
+        let (status, body) = s.request("GET", "/admin/faults", Some("viewer-t"), None);
+        assert_eq!(status, 200, "{body}");
+        let faults: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            faults["registry_slow"]["add_ms"], 0,
+            "month {month}: {faults}"
+        );
+        assert_eq!(faults["registry_outage"]["left_ms"], 0, "{faults}");
+    }
+    assert_eq!(paths[0], paths[1]);
+    s.kill9();
+}
+
+#[test]
+fn the_scenario_retention_reaches_the_route_the_drill_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    // Not the registry's default (3): keep_last 4 must come from the
+    // scenario.
+    let four = dir.path().join("keep-four.yaml");
+    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
+    assert!(text.contains("retention: {keep_last: 3}"));
+    std::fs::write(
+        &four,
+        text.replace("retention: {keep_last: 3}", "retention: {keep_last: 4}"),
+    )
+    .unwrap();
+    let mut args = live_args(&s);
+    args[0] = four.to_str().unwrap().to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, json, stderr) = run(&args, &dir.path().join("reports"));
+    assert_eq!(code, 0, "{stderr}\n{json:#}");
+    let (_, versions, keep_last) = state(&s);
+    assert_eq!(keep_last, 4);
+    assert_eq!(versions, json!(["v10", "v11", "v12"]));
+    s.kill9();
+}
+
+#[test]
+fn a_drill_stopped_by_an_error_leaves_the_reports_of_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = server(dir.path());
+    // Two drills, in name order: the first runs; the second reads its
+    // metrics from a Prometheus that is not there, which stops it before
+    // its drill (exit 3).
+    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
+    let drills = dir.path().join("drills");
+    std::fs::create_dir(&drills).unwrap();
+    std::fs::write(drills.join("a.yaml"), &text).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let broken = text.replace(
+        "name: live-monthly-prompt-rollback",
+        "name: live-monthly-prompt-no-prometheus",
+    ) + &format!(
+        "\nmetrics:\n  prometheus:\n    url: http://127.0.0.1:{closed}\n    queries:\n      error_rate: 'sum(rate(x{{version=\"{{version}}\"}}[1m]))'\n"
+    );
+    std::fs::write(drills.join("b.yaml"), broken).unwrap();
+    let mut args = live_args(&s);
+    args[0] = drills.to_str().unwrap().to_string();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let reports = dir.path().join("reports");
+    let (code, json, stderr) = run(&args, &reports);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
+    // The drill that ended is reported, with its teardown.
+    assert_eq!(json["passed"], true, "{json:#}");
+    assert!(
+        json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "teardown")
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(reports.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["counts"]["scenarios"], 1, "{results:#}");
+    assert!(reports.join("junit.xml").exists());
+    s.kill9();
+}
+
 fn scenario_route() -> Value {
     json!({"revision": 0, "change": "prompt", "keep_last": 3,
         "candidates": [{"id": "prompts:support-answer:v12", "version": "v12", "weight": 100}],
@@ -170,6 +304,26 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
     let (code, json, stderr) = preflight("aligned");
     assert_eq!(code, 0, "{stderr}\n{json:#}");
     assert!(findings(&json).is_empty(), "{json:#}");
+    // A token the registry refuses is the environment's fault (exit 3,
+    // naming the endpoint), not a finding about the route.
+    let (code, _, stderr) = run(
+        &[
+            FIXTURE,
+            "--backend",
+            "http",
+            "--registry",
+            &url,
+            "--token",
+            "not-a-token",
+            "--preflight-only",
+        ],
+        &dir.path().join("refused"),
+    );
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("GET /api/routes/support-answer") && stderr.contains("401"),
+        "{stderr}"
+    );
 
     // A flag has moved: someone routed v11.
     let moved = json!({"revision": 1, "reason": "hotfix",
@@ -248,6 +402,38 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
     assert_eq!(code, 1, "{stderr}");
     assert!(!findings(&json).is_empty());
     assert_eq!(state(&s).1, json!(["v10", "v12"]));
+
+    // Moved and dropped at once: routed to v10, then v12 (what the runbook
+    // goes back to from the scenario's start) deleted. Both are named.
+    let (_, body) = s.request("GET", ROUTE, Some("viewer-t"), None);
+    let revision = serde_json::from_str::<Value>(&body).unwrap()["revision"].clone();
+    let away = json!({"revision": revision, "reason": "hotfix",
+        "candidates": [{"id": "prompts:support-answer:v10", "version": "v10", "weight": 100}]});
+    assert_eq!(
+        s.request("PUT", ROUTE, Some("lead-t"), Some(&away.to_string()))
+            .0,
+        200
+    );
+    let (status, body) = s.request(
+        "DELETE",
+        "/api/versions/support-answer/v12",
+        Some("lead-t"),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (code, json, stderr) = preflight("moved-and-dropped");
+    assert_eq!(code, 1, "{stderr}");
+    let f = findings(&json);
+    assert!(
+        f.iter()
+            .any(|(k, m)| k == "route_moved" && m.contains("routes v10 100%")),
+        "{f:?}"
+    );
+    assert!(
+        f.iter()
+            .any(|(k, m)| k == "target_retired" && m.contains("rollback target v12")),
+        "{f:?}"
+    );
     s.kill9();
 }
 
@@ -330,6 +516,27 @@ fn the_simulated_twin_passes_a_faithful_live_run_and_names_a_divergence() {
         .unwrap_or_else(|| panic!("no simulated_twin check: {json:#}"));
     assert_eq!(twin["status"], "passed", "{twin:#}");
     assert!(findings(&json).iter().all(|(k, _)| k != "path_diverged"));
+
+    // Far too fast a clock: at 20,000× a 2m window lasts 6 ms of wall time
+    // and holds a few dozen real requests, under the policy's 300, so the
+    // live run never sees what the simulated one rolls back on. The twin
+    // names it, and the run fails (exit 1).
+    let fast = [
+        FIXTURE,
+        "--backend",
+        "http",
+        "--time-scale",
+        "20000",
+        "--compare-simulated",
+    ];
+    let (code, json, stderr) = run(&fast, &dir.path().join("diverged"));
+    assert_eq!(code, 1, "{stderr}\n{json:#}");
+    assert!(
+        findings(&json)
+            .iter()
+            .any(|(k, m)| k == "path_diverged" && m.contains("auto_rollback")),
+        "{json:#}"
+    );
 
     let paged = common::canary(3, 100, "50%", "3%", "");
     let spike = common::canary(3, 100, "50%", "10%", "");

@@ -40,6 +40,8 @@ pub enum FlagError {
     RegistryWithContainer,
     #[error("--registry needs --token (or ROLLBACK_DRILL_TOKEN) with platform_lead rights")]
     RegistryWithoutToken,
+    #[error("--registry: {0}")]
+    RegistryUrl(#[from] crate::live::NotHttp),
 }
 
 impl ExitCode for FlagError {
@@ -224,19 +226,31 @@ pub fn run(args: RunArgs) -> Exit {
         |done, plan, outcome| progress.finished(done, plan, outcome),
     );
     progress.clear();
+    let run = RunInfo {
+        started_at,
+        finished_at: jiff::Timestamp::now().to_string(),
+        wall_ms: clock.elapsed().as_millis() as u64,
+        version: env!("CARGO_PKG_VERSION"),
+    };
     if let Some(e) = live_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        // The drills that ended keep their reports.
+        if !outcomes.is_empty() {
+            match report::write(&args.report_dir, &formats, &outcomes, &run) {
+                Ok(files) => eprintln!(
+                    "reports of the {} drill(s) that ended: {} file(s) in {}",
+                    outcomes.len(),
+                    files.len(),
+                    args.report_dir.display()
+                ),
+                Err(w) => eprintln!("error: {w}"),
+            }
+        }
         return fail(&e);
     }
     let outcomes = if args.repeat > 1 {
         fold_repeats(outcomes)
     } else {
         outcomes
-    };
-    let run = RunInfo {
-        started_at,
-        finished_at: jiff::Timestamp::now().to_string(),
-        wall_ms: clock.elapsed().as_millis() as u64,
-        version: env!("CARGO_PKG_VERSION"),
     };
     // Reports first: a reader that closes stdout early (`| head`) must
     // cost neither the reports nor the exit code.
@@ -320,6 +334,9 @@ fn live_options(
             let time_scale = args.time_scale.unwrap_or(1.0);
             if !(time_scale.is_finite() && time_scale > 0.0) {
                 return Err(FlagError::TimeScale(time_scale));
+            }
+            if let Some(url) = &args.registry {
+                crate::live::Http::new(url, None)?;
             }
             if args.registry.is_some() && args.token.is_none() {
                 return Err(FlagError::RegistryWithoutToken);

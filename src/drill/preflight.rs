@@ -38,11 +38,28 @@ pub fn preflight(plan: &Plan, port: &dyn Staging) -> Vec<Finding> {
             ),
             Ok(serving) => {
                 let held = port.versions(0, route).unwrap_or_default();
-                let targets = if route == &plan.release.route {
-                    targets(plan, &serving)
-                } else {
-                    serving.iter().map(|c| c.version.clone()).collect()
-                };
+                // What the rollback would go back to from what serves now,
+                // and from the scenario's starting state: a route that
+                // moved and lost its target is named for both.
+                let start = plan
+                    .registry
+                    .routes
+                    .iter()
+                    .find(|r| &r.name == route)
+                    .map(|r| r.candidates.as_slice());
+                let mut targets = Vec::new();
+                for from in std::iter::once(serving.as_slice()).chain(start) {
+                    let found = if route == &plan.release.route {
+                        self::targets(plan, from)
+                    } else {
+                        from.iter().map(|c| c.version.clone()).collect()
+                    };
+                    for v in found {
+                        if !targets.contains(&v) {
+                            targets.push(v);
+                        }
+                    }
+                }
                 for v in targets.iter().filter(|v| !held.contains(v)) {
                     find(
                         FindingKind::TargetRetired,

@@ -54,9 +54,10 @@ pub trait Backend {
     fn change_onset(&mut self, _now: u64, _change: usize) -> Result<(), Self::Error> {
         Ok(())
     }
-    /// Fault `i` of the plan starts. `true`: until it ends, the registry
-    /// cannot take the harness's own calls (release, onset), which wait.
-    fn fault_start(&mut self, now: u64, i: usize) -> Result<bool, Self::Error>;
+    /// Fault `i` of the plan starts. Until a fault that holds the harness
+    /// ends ([`crate::faults::holds_harness`]), the loop holds the
+    /// harness's own calls (release, onset).
+    fn fault_start(&mut self, now: u64, i: usize) -> Result<(), Self::Error>;
     /// Fault `i` ends (only faults with a window end). A fault still in
     /// force when the drill ends is the backend's to end.
     fn fault_end(&mut self, now: u64, i: usize) -> Result<(), Self::Error>;
@@ -142,7 +143,8 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             Event::ChangeStep(c, i) => backend.change_step(now, c, i)?,
             Event::ChangeOnset(c) => backend.change_onset(now, c)?,
             Event::FaultStart(i) => {
-                if backend.fault_start(now, i)? {
+                backend.fault_start(now, i)?;
+                if crate::faults::holds_harness(plan.faults[i].kind()) {
                     holding.insert(i);
                 }
             }

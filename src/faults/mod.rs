@@ -119,6 +119,20 @@ pub fn backends(kind: FaultKind) -> &'static [BackendKind] {
     }
 }
 
+/// Whether a fault of `kind` keeps the registry from taking any call while
+/// it is in force, the deployer's included: the drill loop then holds the
+/// harness's own moves (canary steps, onset) until it ends, on every
+/// backend alike.
+pub fn holds_harness(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::RegistryOutage
+            | FaultKind::RegistryFreeze
+            | FaultKind::RegistryCrash
+            | FaultKind::NetworkPartition
+    )
+}
+
 /// A fault the chosen backend cannot inject.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
@@ -185,9 +199,12 @@ pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
     plan.faults
         .iter()
         .map(|spec| -> Box<dyn Fault> {
+            // A fault with a window is in force over the plan's window of
+            // it, the one the drill loop starts and ends it at.
+            let (from, to) = spec.window().unwrap_or((0, u64::MAX));
             match spec.clone() {
-                FaultSpec::RegistryOutage { at, for_ } => {
-                    Box::new(registry_outage::RegistryOutage { at, for_ })
+                FaultSpec::RegistryOutage { .. } => {
+                    Box::new(registry_outage::RegistryOutage { from, to })
                 }
                 FaultSpec::RegistrySlow { add } => Box::new(registry_slow::RegistrySlow { add }),
                 FaultSpec::RetireTarget { route: None } => Box::new(retire_target::RetireTarget {
@@ -211,18 +228,16 @@ pub fn build(plan: &Plan) -> Vec<Box<dyn Fault>> {
                     Box::new(partial_propagation::PartialPropagation { routers, stuck })
                 }
                 FaultSpec::MetricsLag { lag } => Box::new(metrics_lag::MetricsLag { lag }),
-                FaultSpec::MetricsGap { at, for_ } => {
-                    Box::new(metrics_gap::MetricsGap { at, for_ })
-                }
+                FaultSpec::MetricsGap { .. } => Box::new(metrics_gap::MetricsGap { from, to }),
                 FaultSpec::PagerDown { for_ } => Box::new(pager_down::PagerDown { for_ }),
-                FaultSpec::RegistryFreeze { at, for_ } => {
-                    Box::new(registry_freeze::RegistryFreeze { at, for_ })
+                FaultSpec::RegistryFreeze { .. } => {
+                    Box::new(registry_freeze::RegistryFreeze { from, to })
                 }
-                FaultSpec::NetworkPartition { at, for_ } => {
-                    Box::new(network_partition::NetworkPartition { at, for_ })
+                FaultSpec::NetworkPartition { .. } => {
+                    Box::new(network_partition::NetworkPartition { from, to })
                 }
-                FaultSpec::RegistryCrash { at, restart_after } => {
-                    Box::new(registry_crash::RegistryCrash { at, restart_after })
+                FaultSpec::RegistryCrash { .. } => {
+                    Box::new(registry_crash::RegistryCrash { from, to })
                 }
                 FaultSpec::TargetAlsoBad { behaviour } => {
                     Box::new(target_also_bad::TargetAlsoBad {

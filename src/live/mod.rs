@@ -28,7 +28,7 @@ use crate::drill::{self, Backend, Staging};
 use crate::outcome::{DrillOutcome, Drilled, Measured};
 use crate::scenario::{FaultSpec, Plan};
 
-pub use http::Http;
+pub use http::{Http, NotHttp};
 pub use load::{FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target};
 use port::LivePort;
 use recorder::Recorder;
@@ -279,6 +279,8 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     // preflight; a team's registry (--registry) is only read by it.
     if own.is_some() || !opts.preflight_only {
         port.seed_absent()?;
+    } else {
+        port.read_routes()?;
     }
     port.check_prometheus()?;
     let preflight = drill::preflight(plan, &port);
@@ -299,29 +301,15 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         ));
     }
     let found = port.found()?;
-    let target = Target::new(
-        &base,
-        token.as_deref(),
-        &plan.release.route,
-        call_timeout(scale),
-    )?;
-    // Before the drill: can live traffic hold the policy's sample here?
-    if let Some(line) = load::check(&target, plan, scale)? {
-        eprintln!("{}: {line}", plan.name);
-    }
-    // Behaviours set and scenario time 0 after the calibration burst,
-    // whose wall time is no part of the drill.
-    port.start()?;
-    port.set_call_timeout(call_timeout(scale));
-
-    // Traffic runs on its own thread until the drill ends.
-    let traffic = Load::spawn(
-        target,
-        plan.traffic.rps * scale,
-        port.start,
-        scale,
-        Arc::clone(&recorder),
-    )?;
+    // From here on, whatever happens, the registry goes back as found.
+    let traffic = match start_traffic(plan, &mut port, &base, token.as_deref(), &recorder) {
+        Ok(traffic) => traffic,
+        Err(e) => {
+            let teardown = port.teardown(&found);
+            eprintln!("{}: teardown: {}", plan.name, teardown.detail);
+            return Err(e);
+        }
+    };
 
     let mut wired = Wired {
         plan,
@@ -345,9 +333,14 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     // Passed, failed, stopped by an error or by Ctrl-C: the registry goes
     // back as the drill found it.
     let teardown = port.teardown(&found);
-    if driven.is_err() && teardown.status == crate::drill::StepStatus::Failed {
-        // The drill's error ends the run: say what the registry was left as.
-        eprintln!("{}: teardown: {}", plan.name, teardown.detail);
+    if driven.is_err() {
+        // The drill's error ends the run and this drill has no report: say
+        // what the teardown did, and what the registry was left as.
+        let status = match teardown.status {
+            crate::drill::StepStatus::Failed => "failed",
+            _ => "succeeded",
+        };
+        eprintln!("{}: teardown {status}: {}", plan.name, teardown.detail);
     }
     let mut driven = driven?;
     driven.record.steps.push(teardown);
@@ -380,6 +373,34 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
     );
     drop(own);
     Ok(outcome)
+}
+
+/// Calibrates the generator against the route, sets how every version
+/// behaves, starts the drill's clock, then live traffic on its own thread.
+fn start_traffic(
+    plan: &Plan,
+    port: &mut LivePort<'_>,
+    base: &str,
+    token: Option<&str>,
+    recorder: &Arc<Mutex<Recorder>>,
+) -> Result<Load, LiveError> {
+    let scale = port.scale();
+    let target = Target::new(base, token, &plan.release.route, call_timeout(scale))?;
+    // Before the drill: can live traffic hold the policy's sample here?
+    if let Some(line) = load::check(&target, plan, scale)? {
+        eprintln!("{}: {line}", plan.name);
+    }
+    // Behaviours set and scenario time 0 after the calibration burst,
+    // whose wall time is no part of the drill.
+    port.start()?;
+    port.set_call_timeout(call_timeout(scale));
+    Ok(Load::spawn(
+        target,
+        plan.traffic.rps * scale,
+        port.start,
+        scale,
+        Arc::clone(recorder),
+    )?)
 }
 
 /// A live registry as a backend of the drill loop: the wall clock runs
@@ -426,14 +447,14 @@ impl Backend for Wired<'_, '_> {
         Ok(())
     }
 
-    fn fault_start(&mut self, _now: u64, i: usize) -> Result<bool, LiveError> {
+    fn fault_start(&mut self, _now: u64, i: usize) -> Result<(), LiveError> {
         let fault = &self.plan.faults[i];
         match self.container {
             Some(c) if container_fault(c, fault, false)? => {
                 self.in_force.insert(i);
-                Ok(true)
+                Ok(())
             }
-            _ => self.port.inject(fault).map(|()| false),
+            _ => self.port.inject(fault),
         }
     }
 

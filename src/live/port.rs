@@ -3,7 +3,7 @@
 //! what the [`Recorder`] observed.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -31,6 +31,9 @@ pub struct LivePort<'p> {
     call_timeout: std::time::Duration,
     pub start: Instant,
     start_wall: jiff::Timestamp,
+    /// Server faults (`/admin/faults`) this drill injected: the teardown
+    /// clears them, so next month's drill meets the registry as it was.
+    injected: bool,
 }
 
 fn behaviour_body(version: &str, b: &Behaviour) -> String {
@@ -80,10 +83,10 @@ impl<'p> LivePort<'p> {
         recorder: Arc<Mutex<Recorder>>,
         scale: f64,
     ) -> Result<LivePort<'p>, LiveError> {
-        let http = Http::new(url, token).map_err(|message| LiveError::Registry {
+        let http = Http::new(url, token).map_err(|e| LiveError::Registry {
             url: url.to_string(),
             what: "the URL".into(),
-            message,
+            message: e.to_string(),
         })?;
         Ok(LivePort {
             plan,
@@ -95,6 +98,7 @@ impl<'p> LivePort<'p> {
             call_timeout: std::time::Duration::from_secs(30),
             start: Instant::now(),
             start_wall: jiff::Timestamp::now(),
+            injected: false,
         })
     }
 
@@ -116,7 +120,8 @@ impl<'p> LivePort<'p> {
 
     /// A short-lived connection with the call timeout.
     fn client(&self) -> Result<Http, RegistryError> {
-        let mut http = Http::new(&self.url, self.http_token()).map_err(RegistryError::Refused)?;
+        let mut http = Http::new(&self.url, self.http_token())
+            .map_err(|e| RegistryError::Refused(e.to_string()))?;
         http.set_timeout(self.call_timeout);
         Ok(http)
     }
@@ -138,7 +143,26 @@ impl<'p> LivePort<'p> {
         body: Option<&str>,
         what: &str,
     ) -> Result<Value, LiveError> {
-        let r = self.http.call(method, path, body);
+        self.must_within(method, path, body, what, Duration::ZERO)
+    }
+
+    /// [`Self::must`], but an unavailable registry (503) is asked again
+    /// for up to `patience` of wall time: the harness's own calls right
+    /// after an injected outage, whose end the server times itself.
+    pub(super) fn must_within(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        what: &str,
+        patience: Duration,
+    ) -> Result<Value, LiveError> {
+        let began = Instant::now();
+        let mut r = self.http.call(method, path, body);
+        while r.status == 503 && began.elapsed() < patience {
+            std::thread::sleep(Duration::from_millis(20));
+            r = self.http.call(method, path, body);
+        }
         if !(200..300).contains(&r.status) {
             return Err(LiveError::Registry {
                 url: self.url.clone(),
@@ -217,6 +241,7 @@ impl<'p> LivePort<'p> {
             FaultSpec::RegistrySlow { add } => json!({"kind": "registry_slow", "add": wall(*add)}),
             _ => return Ok(()),
         };
+        self.injected = true;
         self.must(
             "POST",
             "/admin/faults",
@@ -224,6 +249,28 @@ impl<'p> LivePort<'p> {
             "injecting a fault",
         )?;
         Ok(())
+    }
+
+    /// Ends the server faults this drill injected (an outage still in
+    /// force, a slowness that lasts until cleared); `None` when it
+    /// injected none.
+    pub(super) fn clear_injected(&mut self) -> Option<Result<(), LiveError>> {
+        if !std::mem::take(&mut self.injected) {
+            return None;
+        }
+        let clear = [
+            json!({"kind": "registry_outage", "for": "0ms"}),
+            json!({"kind": "registry_slow", "add": "0ms"}),
+        ];
+        Some(clear.iter().try_for_each(|body| {
+            self.must(
+                "POST",
+                "/admin/faults",
+                Some(&body.to_string()),
+                "clearing the faults the drill injected",
+            )
+            .map(drop)
+        }))
     }
 
     /// The deployer ships canary step `step`, as in the simulation.
@@ -385,13 +432,15 @@ impl Staging for LivePort<'_> {
         }
         let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
         let rows = v["audit"].as_array().cloned().unwrap_or_default();
-        Ok(rows
+        let sets: Vec<Vec<Candidate>> = rows
             .iter()
-            .rev()
             .filter(|row| row["route"] == route)
             .filter_map(|row| serde_json::from_value::<Vec<Candidate>>(row["to"].clone()).ok())
-            .find(|set| set.iter().all(|c| c.version != bad || c.weight == 0.0))
-            .map(|set| set.into_iter().filter(|c| c.weight > 0.0).collect()))
+            .collect();
+        Ok(crate::registry::rules::previous(
+            sets.iter().map(Vec::as_slice),
+            bad,
+        ))
     }
 
     fn add_version(&mut self, _now: u64, route: &str, version: &str) -> Result<(), RegistryError> {
@@ -440,9 +489,8 @@ impl Staging for LivePort<'_> {
         }
     }
 
-    fn promql(&mut self, _now: u64, wait: &WaitFor) -> Result<f64, String> {
+    fn promql(&mut self, _now: u64, wait: &WaitFor) -> Result<f64, crate::metrics::ExternalError> {
         prometheus::query(&wait.url, &wait.headers, &wait.query)
-            .map_err(|e| format!("Prometheus {}: {e}", wait.url))
     }
 
     fn metric_source(&self, metric: VerifyMetric) -> Option<String> {
@@ -466,8 +514,9 @@ impl Staging for LivePort<'_> {
             .map(|p| p.url.to_string())
             .unwrap_or_default();
         Some(ExternalMetric {
-            value: value.map_err(|e| format!("Prometheus {url}: {e}")),
+            value,
             query,
+            source: format!("Prometheus {url}"),
         })
     }
 

@@ -195,7 +195,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/audit", get(audit))
         .route("/v1/complete", post(super::complete::complete))
         .route("/metrics", get(super::complete::metrics))
-        .route("/admin/faults", post(inject_fault))
+        .route("/admin/faults", get(faults_in_force).post(inject_fault))
         .route("/admin/behaviour", post(super::complete::set_behaviour))
         .fallback(|| async {
             ApiError::new(
@@ -486,6 +486,18 @@ struct FaultRequest {
     #[serde(rename = "for")]
     for_: Option<String>,
     add: Option<String>,
+}
+
+/// The registry faults in force now: an outage's wall-clock remainder
+/// and the delay added to every /api call (`0ms` when none). Any role.
+async fn faults_in_force(State(app): State<Arc<App>>, headers: HeaderMap) -> ApiResult {
+    role(&app, &headers)?;
+    let (outage_left, slow) = app.faults.in_force();
+    Ok(Json(json!({
+        "registry_outage": {"left_ms": outage_left.as_millis() as u64},
+        "registry_slow": {"add_ms": slow.as_millis() as u64},
+    }))
+    .into_response())
 }
 
 /// Registry faults for live and container drills: `registry_outage`

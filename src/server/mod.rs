@@ -37,6 +37,15 @@ impl Faults {
         (g.0.is_some_and(|until| Instant::now() < until), g.1)
     }
 
+    /// What is left of an outage, and the added delay.
+    fn in_force(&self) -> (Duration, Duration) {
+        let g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let left = g.0.map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(Instant::now())
+        });
+        (left, g.1)
+    }
+
     fn outage(&self, d: Duration) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).0 = Some(Instant::now() + d);
     }

@@ -53,8 +53,9 @@ impl Backend for Simulated<'_> {
         Ok(())
     }
 
-    fn fault_start(&mut self, _now: u64, _i: usize) -> Result<bool, Infallible> {
-        Ok(false)
+    fn fault_start(&mut self, _now: u64, _i: usize) -> Result<(), Infallible> {
+        // The world's hooks apply every fault at its own time.
+        Ok(())
     }
 
     fn fault_end(&mut self, _now: u64, _i: usize) -> Result<(), Infallible> {

@@ -308,8 +308,9 @@ impl Backend for Staged<'_> {
         Ok(())
     }
 
-    fn fault_start(&mut self, _now: u64, _i: usize) -> Result<bool, Self::Error> {
-        Ok(false)
+    fn fault_start(&mut self, _now: u64, _i: usize) -> Result<(), Self::Error> {
+        // Faults are refused on a team's staging before the drill starts.
+        Ok(())
     }
 
     fn fault_end(&mut self, _now: u64, _i: usize) -> Result<(), Self::Error> {

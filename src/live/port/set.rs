@@ -11,6 +11,11 @@ use crate::metrics::{self, observe};
 use crate::registry::RegistryError;
 use crate::scenario::{Candidate, ReleasePlan};
 
+/// How long the deployer asks again while the registry is unavailable
+/// (wall time): the drill loop holds its calls during an injected outage,
+/// and this covers the moments the server's own timing of its end differs.
+const DEPLOYER_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl LivePort<'_> {
     /// The deployer ships canary step `step` of `rel`; the watched release
     /// (`watched`) also takes the baseline when it first ships.
@@ -31,24 +36,32 @@ impl LivePort<'_> {
                 self.baseline_from_prometheus()?;
             }
             let body = json!({"route": rel.route, "version": rel.version}).to_string();
-            self.must("POST", "/api/versions", Some(&body), "adding the release")?;
+            self.must_within(
+                "POST",
+                "/api/versions",
+                Some(&body),
+                "adding the release",
+                DEPLOYER_PATIENCE,
+            )?;
         }
-        let route = self.must(
+        let route = self.must_within(
             "GET",
             &format!("/api/routes/{}", rel.route),
             None,
             "reading the route",
+            DEPLOYER_PATIENCE,
         )?;
         let current: Vec<Candidate> =
             serde_json::from_value(route["candidates"].clone()).unwrap_or_default();
         let share = rel.schedule[step].1 * 100.0;
         let next = rel.canary(&current, step);
         let body = json!({"revision": route["revision"], "candidates": next, "reason": format!("release {} at {share}%", rel.version)});
-        self.must(
+        self.must_within(
             "PUT",
             &format!("/api/routes/{}", rel.route),
             Some(&body.to_string()),
             "releasing",
+            DEPLOYER_PATIENCE,
         )?;
         Ok(())
     }

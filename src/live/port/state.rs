@@ -106,6 +106,16 @@ impl LivePort<'_> {
         })
     }
 
+    /// Reads every scenario route, changing nothing: a registry that
+    /// refuses the token or stops answering is exit 3 before the preflight
+    /// (which would otherwise report it as a finding, exit 1).
+    pub fn read_routes(&mut self) -> Result<(), LiveError> {
+        for route in &self.plan.registry.routes {
+            self.route_state(&route.name)?;
+        }
+        Ok(())
+    }
+
     /// Creates the scenario's routes that the registry lacks, at the
     /// scenario's starting state: candidates, the versions held (oldest
     /// first) and retention. Routes that exist are left alone: the
@@ -161,6 +171,13 @@ impl LivePort<'_> {
         let start_s = self.now_ms() as f64 / 1000.0;
         let mut restored = Vec::new();
         let mut failed: Option<String> = None;
+        // Faults first: a registry left slow or down would hold every
+        // read below, and next month's drill.
+        match self.clear_injected() {
+            Some(Ok(())) => restored.push("the faults the drill injected cleared".to_string()),
+            Some(Err(e)) => failed = Some(format!("the injected faults could not be cleared: {e}")),
+            None => {}
+        }
         for want in found {
             // Each route gets the whole patience of its own.
             match self.put_back(want, Instant::now()) {
