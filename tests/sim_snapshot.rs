@@ -1,8 +1,10 @@
 //! Simulated JSON stays what it was before the engine redesign: every
 //! shipped scenario and fault fixture, run with its own seed, gives the
 //! JSON recorded in `tests/snapshots/sim-json/` apart from fields added
-//! since (new keys in an object, new named entries in `checks` or
-//! `steps`). A changed or removed value fails, naming its path.
+//! since (new keys in an object, new named entries in `checks`; the
+//! `steps` a drill takes are its path and may not change). A changed or
+//! removed value fails, naming its path. `tests/snapshots/README.md` says
+//! when the snapshot was made and the one time it was re-baselined.
 
 mod common;
 
@@ -35,8 +37,15 @@ fn contained(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
             }
         }
         (Value::Array(o), Value::Array(n)) if named(o) && named(n) => {
-            // Checks and steps: matched by name, new names allowed, the
-            // old ones in their old order.
+            // Checks: matched by name, new checks allowed, the old ones in
+            // their old order. Steps are the drill loop's path: none may
+            // appear or go.
+            if path.ends_with(".steps") && o.len() != n.len() {
+                let names =
+                    |a: &[Value]| a.iter().map(|x| x["name"].to_string()).collect::<Vec<_>>();
+                out.push(format!("{path}: steps {:?}, were {:?}", names(n), names(o)));
+                return;
+            }
             let mut from = 0;
             for v in o {
                 let name = &v["name"];
@@ -141,4 +150,12 @@ fn containment_catches_changes_and_allows_additions() {
     let changed: Value = serde_json::json!({"a": 2, "checks": [{"name": "x", "passed": false}]});
     contained(&old, &changed, "", &mut out);
     assert_eq!(out.len(), 2, "{out:?}");
+    // A step more is another path, not an addition.
+    let steps: Value = serde_json::json!({"steps": [{"name": "confirm"}, {"name": "execute"}]});
+    let more: Value = serde_json::json!({"steps": [
+        {"name": "confirm"}, {"name": "teardown"}, {"name": "execute"}]});
+    let mut out = Vec::new();
+    contained(&steps, &more, "", &mut out);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].contains("teardown"), "{out:?}");
 }
