@@ -47,19 +47,55 @@ pub fn has_interpreter(bytes: &[u8]) -> Option<bool> {
     Some(false)
 }
 
+/// Why the registry image's root filesystem cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{} is not a 64-bit ELF executable; the container image needs a Linux x86_64 build",
+        .0.display()
+    )]
+    NotElf(PathBuf),
+    #[error(
+        "{} is dynamically linked and `ldd` could not list its libraries ({source}); build a static binary (see the README) and set ROLLBACK_DRILL_CONTAINER_EXE to it",
+        exe.display()
+    )]
+    NoLdd {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`ldd {}` failed: {stderr}", exe.display())]
+    Ldd { exe: PathBuf, stderr: String },
+    #[error("cannot build the image's root filesystem: {0}")]
+    Archive(std::io::Error),
+    #[error(
+        "{EXE_ENV}={} is not a file: point it at a rollback-drill build (e.g. the static one in target/x86_64-unknown-linux-gnu/release/)",
+        .0.display()
+    )]
+    NotAFile(PathBuf),
+    #[error("cannot find this program's own binary: {0}")]
+    OwnBinary(std::io::Error),
+}
+
 /// The shared libraries `ldd` lists for a dynamic binary (interpreter
 /// included), as absolute paths.
-fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, String> {
+fn shared_libraries(exe: &Path) -> Result<Vec<PathBuf>, ImageError> {
     let out = std::process::Command::new("ldd")
         .arg(exe)
         .output()
-        .map_err(|e| format!("{} is dynamically linked and `ldd` could not list its libraries ({e}); build a static binary (see the README) and set ROLLBACK_DRILL_CONTAINER_EXE to it", exe.display()))?;
+        .map_err(|source| ImageError::NoLdd {
+            exe: exe.to_path_buf(),
+            source,
+        })?;
     if !out.status.success() {
-        return Err(format!(
-            "`ldd {}` failed: {}",
-            exe.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(ImageError::Ldd {
+            exe: exe.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     let mut libs = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -81,7 +117,7 @@ fn append(
     path: &str,
     data: &[u8],
     mode: u32,
-) -> Result<(), String> {
+) -> Result<(), ImageError> {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
     header.set_mode(mode);
@@ -91,27 +127,25 @@ fn append(
     header.set_entry_type(tar::EntryType::Regular);
     builder
         .append_data(&mut header, path.trim_start_matches('/'), data)
-        .map_err(|e| format!("cannot build the image's root filesystem: {e}"))
+        .map_err(ImageError::Archive)
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, String> {
+fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|source| ImageError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
     Ok(bytes)
 }
 
 /// The root filesystem for `exe`: deterministic (sorted entries, zero
 /// times and owners), so the same binary always gives the same tag.
-pub fn rootfs(exe: &Path) -> Result<RootFs, String> {
+pub fn rootfs(exe: &Path) -> Result<RootFs, ImageError> {
     let binary = read(exe)?;
-    let dynamic = has_interpreter(&binary).ok_or_else(|| {
-        format!(
-            "{} is not a 64-bit ELF executable; the container image needs a Linux x86_64 build",
-            exe.display()
-        )
-    })?;
+    let dynamic = has_interpreter(&binary).ok_or_else(|| ImageError::NotElf(exe.to_path_buf()))?;
     let mut entries: Vec<(String, Vec<u8>, u32)> = vec![(ENTRYPOINT.to_string(), binary, 0o755)];
     if dynamic {
         for lib in shared_libraries(exe)? {
@@ -125,9 +159,7 @@ pub fn rootfs(exe: &Path) -> Result<RootFs, String> {
     for (path, data, mode) in &entries {
         append(&mut builder, path, data, *mode)?;
     }
-    let tar = builder
-        .into_inner()
-        .map_err(|e| format!("cannot build the image's root filesystem: {e}"))?;
+    let tar = builder.into_inner().map_err(ImageError::Archive)?;
     let digest = Sha256::digest(&tar);
     let tag: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     Ok(RootFs {
@@ -140,21 +172,17 @@ pub fn rootfs(exe: &Path) -> Result<RootFs, String> {
 
 /// Which binary goes into the image: `ROLLBACK_DRILL_CONTAINER_EXE` when
 /// set (CI points it at the static release build), else this very binary.
-pub fn chosen_exe() -> Result<PathBuf, String> {
+pub fn chosen_exe() -> Result<PathBuf, ImageError> {
     match std::env::var_os(EXE_ENV) {
         Some(p) if !p.is_empty() => {
             let p = PathBuf::from(p);
             if p.is_file() {
                 Ok(p)
             } else {
-                Err(format!(
-                    "{EXE_ENV}={} is not a file: point it at a rollback-drill build (e.g. the static one in target/x86_64-unknown-linux-gnu/release/)",
-                    p.display()
-                ))
+                Err(ImageError::NotAFile(p))
             }
         }
-        _ => std::env::current_exe()
-            .map_err(|e| format!("cannot find this program's own binary: {e}")),
+        _ => std::env::current_exe().map_err(ImageError::OwnBinary),
     }
 }
 

@@ -51,7 +51,7 @@ pub enum ContainerError {
     )]
     OldEngine { host: String, found: String },
     #[error("cannot make the registry image: {0}")]
-    Image(String),
+    Image(#[from] image::ImageError),
     #[error("Docker engine: {what} failed: {message}")]
     Docker { what: String, message: String },
 }
@@ -222,7 +222,10 @@ impl Engine {
                 while let Some(item) = stream.next().await {
                     let info = item.map_err(docker_err("importing the registry image"))?;
                     if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(ContainerError::Image(e));
+                        return Err(ContainerError::Docker {
+                            what: "importing the registry image".into(),
+                            message: e,
+                        });
                     }
                 }
                 Ok(())

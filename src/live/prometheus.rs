@@ -67,7 +67,7 @@ pub fn query(
         timeout: TIMEOUT,
         max_body: MAX_ANSWER,
     })
-    .map_err(|e| PromError::Unreachable(clean(hide_host(&e, url, &base))))?;
+    .map_err(|e| PromError::Unreachable(clean(hide_host(&e.to_string(), url, &base))))?;
     if reply.truncated {
         return Err(PromError::Rejected(format!(
             "the answer is larger than {} MiB: a query for one number should not be",

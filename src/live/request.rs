@@ -48,17 +48,53 @@ impl Response {
     }
 }
 
+/// Why a request got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("the URL does not start with http://")]
+    NotHttp,
+    #[error("the URL needs a host (credentials in the URL are not supported: send a header)")]
+    NoHost,
+    #[error("cannot resolve {authority}: {source}")]
+    Resolve {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("sending to {authority}: {source}")]
+    Write {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("{authority} sent more than {kib} KiB without ending its headers")]
+    HeadTooLong { authority: String, kib: usize },
+    #[error("no full answer from {authority} within {timeout:?}")]
+    Timeout {
+        authority: String,
+        timeout: std::time::Duration,
+    },
+    #[error("reading from {authority}: {source}")]
+    Read {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("{0} did not answer with HTTP")]
+    NotAnHttpAnswer(String),
+}
+
 /// `http://host[:port][/path][?query]` → (host:port, path and query).
-fn split_url(url: &str) -> Result<(String, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "the URL does not start with http://".to_string())?;
+fn split_url(url: &str) -> Result<(String, String), SendError> {
+    let rest = url.strip_prefix("http://").ok_or(SendError::NotHttp)?;
     let cut = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, target) = rest.split_at(cut);
     if authority.is_empty() || authority.contains('@') {
-        return Err(
-            "the URL needs a host (credentials in the URL are not supported: send a header)".into(),
-        );
+        return Err(SendError::NoHost);
     }
     let authority = if authority
         .rsplit_once(':')
@@ -76,16 +112,22 @@ fn split_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, target))
 }
 
-pub fn send(req: &Request<'_>) -> Result<Response, String> {
+pub fn send(req: &Request<'_>) -> Result<Response, SendError> {
     let (authority, target) = split_url(req.url)?;
     let deadline = Instant::now() + req.timeout;
     let addr = authority
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .map_err(|source| SendError::Resolve {
+            authority: authority.clone(),
+            source,
+        })?
         .next()
-        .ok_or_else(|| format!("{authority} resolves to no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, req.timeout)
-        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+        .ok_or_else(|| SendError::NoAddress(authority.clone()))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, req.timeout).map_err(|source| SendError::Connect {
+            authority: authority.clone(),
+            source,
+        })?;
     let _ = stream.set_nodelay(true);
     let body = req.body.unwrap_or("");
     let mut head = format!(
@@ -100,7 +142,10 @@ pub fn send(req: &Request<'_>) -> Result<Response, String> {
     stream
         .write_all(head.as_bytes())
         .and_then(|()| stream.write_all(body.as_bytes()))
-        .map_err(|e| format!("sending to {authority}: {e}"))?;
+        .map_err(|source| SendError::Write {
+            authority: authority.clone(),
+            source,
+        })?;
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let mut truncated = false;
@@ -112,31 +157,33 @@ pub fn send(req: &Request<'_>) -> Result<Response, String> {
                 break;
             }
         } else if raw.len() > MAX_HEAD {
-            return Err(format!(
-                "{authority} sent more than {} KiB without ending its headers",
-                MAX_HEAD / 1024
-            ));
+            return Err(SendError::HeadTooLong {
+                authority,
+                kib: MAX_HEAD / 1024,
+            });
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!(
-                "no full answer from {authority} within {:?}",
-                req.timeout
-            ));
+            return Err(SendError::Timeout {
+                authority,
+                timeout: req.timeout,
+            });
         }
         stream
             .set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| SendError::Read {
+                authority: authority.clone(),
+                source,
+            })?;
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("reading from {authority}: {e}")),
+            Err(source) => return Err(SendError::Read { authority, source }),
         }
     }
     // Dropping the stream closes it: whatever is left unread is not waited for.
-    let mut reply =
-        parse(&raw, truncated).ok_or_else(|| format!("{authority} did not answer with HTTP"))?;
+    let mut reply = parse(&raw, truncated).ok_or(SendError::NotAnHttpAnswer(authority))?;
     reply.truncated = truncated;
     Ok(reply)
 }

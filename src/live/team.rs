@@ -81,7 +81,10 @@ pub fn http(call: &HttpCall, secrets: &Secrets) -> (bool, String) {
     let (ok, message) = match reply {
         Err(e) => (
             false,
-            format!("{what} failed: {}", hide_host(&e, &call.url, &url)),
+            format!(
+                "{what} failed: {}",
+                hide_host(&e.to_string(), &call.url, &url)
+            ),
         ),
         Ok(r) => {
             let ok = if call.expect_status.is_empty() {

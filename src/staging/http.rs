@@ -101,6 +101,7 @@ impl Client {
             timeout: self.timeout,
             max_body: MAX_ANSWER,
         })
+        .map_err(|e| e.to_string())
         .and_then(|r| {
             if r.truncated {
                 Err(format!(
