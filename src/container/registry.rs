@@ -28,11 +28,12 @@ impl RegistryContainer<'_> {
     pub fn wait_healthy(&self, within: Duration) -> Result<(), ContainerError> {
         let start = std::time::Instant::now();
         loop {
-            let mut http =
-                crate::live::Http::new(&self.url, None).map_err(|e| ContainerError::Docker {
+            let mut http = crate::registry::client::Http::new(&self.url, None).map_err(|e| {
+                ContainerError::Docker {
                     what: "reaching the registry".into(),
                     message: e.to_string(),
-                })?;
+                }
+            })?;
             http.set_timeout(Duration::from_secs(2));
             if http.call("GET", "/healthz", None).status == 200 {
                 return Ok(());

@@ -8,7 +8,6 @@
 //! runs `--time-scale` times faster than the wall clock; every reported
 //! time is scaled back to scenario time.
 
-mod http;
 mod load;
 mod port;
 mod prometheus;
@@ -28,7 +27,7 @@ use crate::drill::{self, Backend, Staging};
 use crate::outcome::{DrillOutcome, Drilled, Measured};
 use crate::scenario::{FaultSpec, Plan};
 
-pub use http::{Http, NotHttp};
+pub use crate::registry::client::{Http, NotHttp};
 pub use load::{FULL_SPEED_POOL, Load, LoadError, LoadStats, Sink, Target};
 use port::LivePort;
 use recorder::Recorder;

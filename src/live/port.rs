@@ -110,7 +110,7 @@ impl<'p> LivePort<'p> {
     }
 
     /// Scenario time a call that timed out waited (0 if it did not).
-    fn waited_ms(&self, r: &super::http::Reply) -> u64 {
+    fn waited_ms(&self, r: &crate::registry::client::Reply) -> u64 {
         if r.timed_out {
             (self.call_timeout.as_secs_f64() * 1000.0 * self.scale) as u64
         } else {

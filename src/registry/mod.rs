@@ -1,7 +1,9 @@
 //! The registry's vocabulary and rules, shared by every backend: the
 //! simulated registry, `registry serve`'s store and the live port speak
-//! these errors, audit rows and [`rules`].
+//! these errors, audit rows and [`rules`]; [`client`] is the small HTTP
+//! client the live and container backends reach `registry serve` with.
 
+pub mod client;
 mod memory;
 pub mod rules;
 
