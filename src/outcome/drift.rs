@@ -13,16 +13,28 @@ impl DrillOutcome {
         };
         // Live and simulated timings never judge each other; a line that
         // recorded no backend (older versions) could be either: left out.
+        // Each seed is judged by the earlier runs of that seed (`--repeat`
+        // writes one line per seed; another seed's timings are no baseline).
         let backend = self.backend();
+        let any = !history.is_empty();
         let history: Vec<HistoryRun> = history
             .iter()
-            .filter(|r| r.backend == Some(backend))
+            .filter(|r| r.backend == Some(backend) && r.seed == self.seed)
             .cloned()
             .collect();
         let history = &history;
         let Some(last) = history.last() else {
-            // (Of this backend; the text predates backends in history.)
-            return Check::skipped("drift", "no earlier runs of this scenario in the history");
+            return Check::skipped(
+                "drift",
+                &if any {
+                    format!(
+                        "no earlier runs of this scenario with seed {} on {backend} in the history",
+                        self.seed
+                    )
+                } else {
+                    "no earlier runs of this scenario in the history".to_string()
+                },
+            );
         };
         let mut problems = Vec::new();
         for c in checks.iter().filter(|c| c.status == CheckStatus::Failed) {
@@ -139,6 +151,7 @@ mod tests {
                 ..Durations::default()
             },
             backend,
+            seed: outcome().seed,
             ..HistoryRun::default()
         }
     }
