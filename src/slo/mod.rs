@@ -128,8 +128,9 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
     let mut lines_in_window = 0;
     let mut latest_run: Option<(jiff::Timestamp, String)> = None;
     type Key = (ChangeType, &'static str, BackendKind);
-    let mut groups: BTreeMap<Key, (Vec<(f64, Option<f64>)>, usize, usize, Vec<Miss>)> =
-        BTreeMap::new();
+    /// A measured value with the target its run had.
+    type Sample = (f64, Option<f64>);
+    let mut groups: BTreeMap<Key, (Vec<Sample>, usize, usize, Vec<Miss>)> = BTreeMap::new();
     let mut latest_target: BTreeMap<Key, (jiff::Timestamp, f64)> = BTreeMap::new();
     for r in runs {
         let Ok(at) = r.at.parse::<jiff::Timestamp>() else {
