@@ -217,4 +217,31 @@ mod tests {
             "{text}"
         );
     }
+
+    /// A line from before backends were recorded is still shown, as
+    /// `unknown`, with medians of its own (not merged into in-process).
+    #[test]
+    fn a_line_without_a_backend_is_shown_as_unknown() {
+        let old = HistoryRun {
+            backend: None,
+            ..run("2026-10-01T00:00:00Z", BackendKind::InProcess, None, 400.0)
+        };
+        let mut past = BTreeMap::new();
+        past.insert(
+            "s".to_string(),
+            vec![
+                old,
+                run("2026-12-01T00:00:00Z", BackendKind::InProcess, None, 3.0),
+            ],
+        );
+        let text = table(&past, 10);
+        assert!(
+            text.contains("unknown: median of 1 passing run(s): detect -, decide -, restore 6m40s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("in-process: median of 1 passing run(s): detect -, decide -, restore 3s"),
+            "{text}"
+        );
+    }
 }
