@@ -1,7 +1,7 @@
-//! `rollback-drill run scenarios/ --repeat 100`: the twelve shipped
-//! scenarios over 100 seeds each (1,200 drills), as a CLI run does it:
+//! `rollback-drill run scenarios/ --repeat 100`: the 13 shipped
+//! scenarios over 100 seeds each (1,300 drills), as a CLI run does it:
 //! validate, run on two worker threads, fold the seeds, write every report
-//! and 1,200 history lines. Prints the wall time.
+//! and 1,300 history lines. Prints the wall time.
 //!
 //! `cargo bench --bench repeat`
 

@@ -35,10 +35,15 @@ pub struct HistoryRun {
     pub durations: Durations,
     #[serde(default)]
     pub checks: Vec<HistoryCheck>,
-    /// Where the run ran (lines written before backends were recorded
-    /// were all simulated).
+    /// Where the run ran; `None` on lines written before backends were
+    /// recorded (simulated or live, nobody knows): left out of `drift` and
+    /// `slo`, still shown by `history`.
     #[serde(default)]
-    pub backend: BackendKind,
+    pub backend: Option<BackendKind>,
+    /// `pass`, `xfail` (a negative control that failed as expected) or
+    /// `fail`; `None` on lines written before results were recorded.
+    #[serde(default)]
+    pub result: Option<crate::outcome::DrillResult>,
     /// Live runs: how much faster than the wall clock scenario time ran;
     /// `None` for simulated (virtual-clock) runs.
     #[serde(default)]

@@ -130,7 +130,7 @@ pub enum CheckStatus {
 /// How a drill ended, from its checks: `xfail` is a negative control
 /// (`expect.verdict: fail`) that failed exactly as expected. It counts as
 /// passed; its failed checks stay in every report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DrillResult {
     Pass,

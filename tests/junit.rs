@@ -92,68 +92,105 @@ fn one_suite_per_scenario_one_case_per_check_with_properties() {
 /// junit.xml validates against the common Jenkins JUnit schema
 /// (`tests/junit-10.xsd`, the xUnit plugin's junit-10.xsd) with a real
 /// validator, and every test case carries the measured seconds of its
-/// phase as `time`.
+/// phase as `time`: for a plain run, a `--repeat` run (one suite per
+/// scenario, checks folded over the seeds) and a `--preflight-only` run.
 #[test]
 fn junit_validates_against_junit_10_xsd_and_times_every_case() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = common::bin(&[
-        "run",
-        "scenarios/",
-        "fixtures/faults/",
-        "--format",
-        "junit",
-        "--report-dir",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(matches!(out.status.code(), Some(0 | 1)));
-    let file = dir.path().join("junit.xml");
-    let xml = std::fs::read_to_string(&file).unwrap();
-    let doc = roxmltree::Document::parse(&xml).unwrap();
-    let root = doc.root_element();
-    assert!(
-        root.attribute("skipped").is_none(),
-        "<testsuites> has no skipped"
-    );
-    for suite in root.children().filter(|n| n.has_tag_name("testsuite")) {
-        assert!(suite.attribute("timestamp").is_some() && suite.attribute("time").is_some());
-    }
-    let cases: Vec<_> = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("testcase"))
-        .collect();
-    assert!(cases.len() > 100);
-    for c in &cases {
-        let t: f64 = c
-            .attribute("time")
-            .expect("every case has a time")
-            .parse()
-            .unwrap();
-        assert!(t >= 0.0);
-    }
-    // restore's time is the restore the JSON would report, to the ms.
-    let restores: Vec<f64> = cases
-        .iter()
-        .filter(|c| c.attribute("name") == Some("restore"))
-        .map(|c| c.attribute("time").unwrap().parse().unwrap())
-        .collect();
-    assert!(restores.iter().any(|t| *t > 0.0));
-    match std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(common::root().join("tests/junit-10.xsd"))
-        .arg(&file)
-        .output()
-    {
-        Ok(v) => assert!(
-            v.status.success(),
-            "xmllint: {}",
-            String::from_utf8_lossy(&v.stderr)
-        ),
-        Err(_) => {
+    let runs: [&[&str]; 3] = [
+        &["scenarios/", "fixtures/faults/"],
+        &["scenarios/", "--repeat", "3"],
+        &["scenarios/", "fixtures/faults/", "--preflight-only"],
+    ];
+    for (k, args) in runs.into_iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv = vec!["run"];
+        argv.extend_from_slice(args);
+        argv.extend([
+            "--format",
+            "junit",
+            "--report-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let out = common::bin(&argv);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{args:?}: {out:?}"
+        );
+        let file = dir.path().join("junit.xml");
+        let xml = std::fs::read_to_string(&file).unwrap();
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert!(
+            root.attribute("skipped").is_none(),
+            "{args:?}: <testsuites> has no skipped"
+        );
+        let suites: Vec<_> = root
+            .children()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .collect();
+        assert!(!suites.is_empty(), "{args:?}");
+        for suite in &suites {
             assert!(
-                std::env::var_os("CI").is_none(),
-                "xmllint is missing under CI"
+                suite.attribute("timestamp").is_some() && suite.attribute("time").is_some(),
+                "{args:?}"
             );
-            eprintln!("SKIPPED: xmllint not installed (Debian's libxml2-utils has it)");
+        }
+        let cases: Vec<_> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        assert!(!cases.is_empty(), "{args:?}");
+        for c in &cases {
+            let t: f64 = c
+                .attribute("time")
+                .unwrap_or_else(|| panic!("{args:?}: every case has a time"))
+                .parse()
+                .unwrap();
+            assert!(t >= 0.0);
+        }
+        if k == 0 {
+            assert!(cases.len() > 100);
+            // restore's time is the restore the JSON would report, to the ms.
+            let restores: Vec<f64> = cases
+                .iter()
+                .filter(|c| c.attribute("name") == Some("restore"))
+                .map(|c| c.attribute("time").unwrap().parse().unwrap())
+                .collect();
+            assert!(restores.iter().any(|t| *t > 0.0));
+        }
+        if k == 1 {
+            // One suite per scenario, not per seed.
+            let scenarios = std::fs::read_dir(common::root().join("scenarios"))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "yaml")
+                })
+                .count();
+            assert_eq!(suites.len(), scenarios, "{args:?}");
+        }
+        match std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(common::root().join("tests/junit-10.xsd"))
+            .arg(&file)
+            .output()
+        {
+            Ok(v) => assert!(
+                v.status.success(),
+                "{args:?}: xmllint: {}",
+                String::from_utf8_lossy(&v.stderr)
+            ),
+            Err(_) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "xmllint is missing under CI"
+                );
+                eprintln!("SKIPPED: xmllint not installed (Debian's libxml2-utils has it)");
+                return;
+            }
         }
     }
 }

@@ -12,15 +12,19 @@ const SCENARIO: &str = "scenarios/prompt-errors-paged-to-on-call.yaml";
 const NAME: &str = "prompt-errors-paged-to-on-call";
 
 fn repeat(dir: &std::path::Path) -> (Option<i32>, Vec<u8>, Value) {
+    repeat_of(dir, SCENARIO, NAME)
+}
+
+fn repeat_of(dir: &std::path::Path, scenario: &str, name: &str) -> (Option<i32>, Vec<u8>, Value) {
     let out = common::bin(&[
         "run",
-        SCENARIO,
+        scenario,
         "--repeat",
         "20",
         "--report-dir",
         dir.to_str().unwrap(),
     ]);
-    let bytes = std::fs::read(dir.join(format!("{NAME}.json"))).unwrap();
+    let bytes = std::fs::read(dir.join(format!("{name}.json"))).unwrap();
     let json = serde_json::from_slice(&bytes).unwrap();
     (out.status.code(), bytes, json)
 }
@@ -111,4 +115,47 @@ fn twenty_seeds_give_a_pass_rate_and_spreads_everywhere() {
         1,
         "one suite per scenario"
     );
+}
+
+/// `<scenario>.json` without what the history legitimately changes: the
+/// `drift` check (skipped without earlier runs, passed with them), at the
+/// top and in every seed's failed checks.
+fn without_drift(mut json: Value) -> Value {
+    fn strip(checks: &mut Value) {
+        if let Some(a) = checks.as_array_mut() {
+            a.retain(|c| c["name"] != "drift" && c != "drift");
+        }
+    }
+    strip(&mut json["checks"]);
+    if let Some(seeds) = json["repeat"]["per_seed"].as_array_mut() {
+        for s in seeds {
+            strip(&mut s["failed_checks"]);
+        }
+    }
+    json
+}
+
+/// A second `--repeat 20` into the same folder judges each seed's run by
+/// the earlier runs of that seed, not by another seed's: it passes like
+/// the first, with the same verdicts, pass rate and spreads.
+#[test]
+fn a_second_repeat_into_one_folder_judges_each_seed_by_its_own_runs() {
+    let scenario = "scenarios/prompt-error-spike-auto-rollback.yaml";
+    let name = "prompt-error-spike-auto-rollback";
+    let (shared, fresh) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (first, _, _) = repeat_of(shared.path(), scenario, name);
+    assert_eq!(first, Some(0));
+    let (second, _, again) = repeat_of(shared.path(), scenario, name);
+    let (_, _, alone) = repeat_of(fresh.path(), scenario, name);
+    let drift = again["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "drift")
+        .unwrap();
+    assert_eq!(second, Some(0), "{drift:#}");
+    assert_eq!(drift["status"], "passed", "{drift:#}");
+    assert_eq!(again["repeat"]["pass_rate"], alone["repeat"]["pass_rate"]);
+    assert_eq!(again["result"], alone["result"]);
+    assert_eq!(without_drift(again), without_drift(alone));
 }

@@ -59,11 +59,14 @@ pub fn table(past: &BTreeMap<String, Vec<HistoryRun>>, last: usize) -> String {
         }
         // Medians and trend per backend: live and simulated timings never
         // mix in one figure.
-        let mut by_backend: BTreeMap<BackendKind, Vec<&HistoryRun>> = BTreeMap::new();
+        // Lines without a backend (older versions) form a series of their
+        // own, `unknown`.
+        let mut by_backend: BTreeMap<Option<BackendKind>, Vec<&HistoryRun>> = BTreeMap::new();
         for r in runs {
             by_backend.entry(r.backend).or_default().push(r);
         }
         for (backend, runs) in &by_backend {
+            let backend = backend_name(*backend);
             let passing: Vec<&&HistoryRun> = runs.iter().filter(|r| r.passed).collect();
             let med = |f: fn(&HistoryRun) -> Option<f64>| {
                 let mut v: Vec<f64> = passing.iter().filter_map(|r| f(r)).collect();
@@ -91,16 +94,29 @@ pub fn table(past: &BTreeMap<String, Vec<HistoryRun>>, last: usize) -> String {
                 CheckStatus::Passed => "no drift in the latest run",
                 CheckStatus::Skipped => "drift not checked (no earlier runs)",
             });
-        let _ = writeln!(out, "  latest run ({}): {drift}", latest.backend);
+        let _ = writeln!(
+            out,
+            "  latest run ({}): {drift}",
+            backend_name(latest.backend)
+        );
     }
     out
+}
+
+/// A line's backend, `unknown` where it recorded none.
+fn backend_name(b: Option<BackendKind>) -> String {
+    b.map_or("unknown".to_string(), |b| b.to_string())
 }
 
 /// `http ×60`: a live run's backend with its time scale.
 fn backend_cell(r: &HistoryRun) -> String {
     match r.time_scale {
-        Some(x) => format!("{} ×{}", r.backend, (x * 100.0).round() / 100.0),
-        None => r.backend.to_string(),
+        Some(x) => format!(
+            "{} ×{}",
+            backend_name(r.backend),
+            (x * 100.0).round() / 100.0
+        ),
+        None => backend_name(r.backend),
     }
 }
 
@@ -137,7 +153,7 @@ mod tests {
                 ..Durations::default()
             },
             checks: Vec::new(),
-            backend,
+            backend: Some(backend),
             time_scale: scale,
             ..HistoryRun::default()
         }
@@ -198,6 +214,33 @@ mod tests {
         );
         assert!(
             text.contains("http: median of 1 passing run(s): detect -, decide -, restore 2m6s"),
+            "{text}"
+        );
+    }
+
+    /// A line from before backends were recorded is still shown, as
+    /// `unknown`, with medians of its own (not merged into in-process).
+    #[test]
+    fn a_line_without_a_backend_is_shown_as_unknown() {
+        let old = HistoryRun {
+            backend: None,
+            ..run("2026-10-01T00:00:00Z", BackendKind::InProcess, None, 400.0)
+        };
+        let mut past = BTreeMap::new();
+        past.insert(
+            "s".to_string(),
+            vec![
+                old,
+                run("2026-12-01T00:00:00Z", BackendKind::InProcess, None, 3.0),
+            ],
+        );
+        let text = table(&past, 10);
+        assert!(
+            text.contains("unknown: median of 1 passing run(s): detect -, decide -, restore 6m40s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("in-process: median of 1 passing run(s): detect -, decide -, restore 3s"),
             "{text}"
         );
     }

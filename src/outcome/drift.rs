@@ -11,17 +11,30 @@ impl DrillOutcome {
         let Some(history) = &self.history else {
             return Check::skipped("drift", "the history was not consulted");
         };
-        // Live and simulated timings never judge each other.
+        // Live and simulated timings never judge each other; a line that
+        // recorded no backend (older versions) could be either: left out.
+        // Each seed is judged by the earlier runs of that seed (`--repeat`
+        // writes one line per seed; another seed's timings are no baseline).
         let backend = self.backend();
+        let any = !history.is_empty();
         let history: Vec<HistoryRun> = history
             .iter()
-            .filter(|r| r.backend == backend)
+            .filter(|r| r.backend == Some(backend) && r.seed == self.seed)
             .cloned()
             .collect();
         let history = &history;
         let Some(last) = history.last() else {
-            // (Of this backend; the text predates backends in history.)
-            return Check::skipped("drift", "no earlier runs of this scenario in the history");
+            return Check::skipped(
+                "drift",
+                &if any {
+                    format!(
+                        "no earlier runs of this scenario with seed {} on {backend} in the history",
+                        self.seed
+                    )
+                } else {
+                    "no earlier runs of this scenario in the history".to_string()
+                },
+            );
         };
         let mut problems = Vec::new();
         for c in checks.iter().filter(|c| c.status == CheckStatus::Failed) {
@@ -112,5 +125,48 @@ impl DrillOutcome {
                 format!("{}{note}", problems.join("; ")),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> DrillOutcome {
+        let text = include_str!("../../scenarios/prompt-error-spike-auto-rollback.yaml");
+        let plan = crate::scenario::load_str(text, std::path::Path::new("spike.yaml")).unwrap();
+        crate::sim::run(&plan)
+    }
+
+    fn past(backend: Option<BackendKind>) -> HistoryRun {
+        HistoryRun {
+            scenario: "s".into(),
+            passed: true,
+            // Far faster than the simulated run: drift, if it counted.
+            durations: Durations {
+                detect: Some(0.001),
+                decide: Some(0.001),
+                restore: Some(0.001),
+                verify: Some(0.001),
+                ..Durations::default()
+            },
+            backend,
+            seed: outcome().seed,
+            ..HistoryRun::default()
+        }
+    }
+
+    /// A line without a backend (older versions; maybe a live run) never
+    /// judges a simulated run; one recorded as simulated does.
+    #[test]
+    fn a_line_without_a_backend_is_left_out_of_drift() {
+        let drift = |h: Vec<HistoryRun>| {
+            let o = outcome().with_history(h);
+            o.checks().into_iter().find(|c| c.name == "drift").unwrap()
+        };
+        let unknown = drift(vec![past(None)]);
+        assert_eq!(unknown.status, CheckStatus::Skipped, "{}", unknown.message);
+        let known = drift(vec![past(Some(BackendKind::InProcess))]);
+        assert_eq!(known.status, CheckStatus::Failed, "{}", known.message);
     }
 }

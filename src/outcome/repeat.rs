@@ -88,59 +88,7 @@ impl Repeat {
                     .iter()
                     .filter_map(|(seed, cs)| cs.iter().find(|c| c.name == name).map(|c| (*seed, c)))
                     .collect();
-                let failing: Vec<&(u64, &Check)> = of
-                    .iter()
-                    .filter(|(_, c)| c.status == CheckStatus::Failed)
-                    .collect();
-                // The worst: the largest measured value among the failing
-                // seeds (or all seeds when none failed).
-                let pool: Vec<&(u64, &Check)> = if failing.is_empty() {
-                    of.iter().collect()
-                } else {
-                    failing.clone()
-                };
-                let worst = pool
-                    .iter()
-                    .max_by(|a, b| {
-                        a.1.measured_s
-                            .unwrap_or(f64::INFINITY)
-                            .total_cmp(&b.1.measured_s.unwrap_or(f64::INFINITY))
-                    })
-                    .map(|(seed, c)| (*seed, *c));
-                let (worst_seed, worst) = worst.expect("a check comes from some seed");
-                let all_skipped = of.iter().all(|(_, c)| c.status == CheckStatus::Skipped);
-                let (status, message) = if !failing.is_empty() {
-                    let seeds: Vec<String> = failing.iter().map(|(s, _)| s.to_string()).collect();
-                    (
-                        CheckStatus::Failed,
-                        format!(
-                            "failed for {} of {total} seeds ({}); worst, seed {worst_seed}: {}",
-                            failing.len(),
-                            seeds.join(", "),
-                            worst.message
-                        ),
-                    )
-                } else if all_skipped {
-                    (CheckStatus::Skipped, worst.message.clone())
-                } else {
-                    let value = worst.measured_s.map_or(String::new(), |v| {
-                        format!(" (worst {}, seed {worst_seed})", human(v))
-                    });
-                    let passed = of
-                        .iter()
-                        .filter(|(_, c)| c.status == CheckStatus::Passed)
-                        .count();
-                    let of_total = if passed == total {
-                        format!("all {total} seeds")
-                    } else {
-                        format!("{passed} of {total} seeds (the others skipped it)")
-                    };
-                    (
-                        CheckStatus::Passed,
-                        format!("passed for {of_total}{value}: {}", worst.message),
-                    )
-                };
-                Check::new(name, status, worst.measured_s, worst.limit_s, message)
+                fold_check(name, &of, total)
             })
             .collect()
     }
@@ -206,5 +154,106 @@ impl Repeat {
             self.runs.len(),
             spreads.join("; ")
         )
+    }
+}
+
+/// One check over the seeds that have it: failed when any seed failed it.
+fn fold_check(name: &'static str, of: &[(u64, &Check)], total: usize) -> Check {
+    let failing: Vec<&(u64, &Check)> = of
+        .iter()
+        .filter(|(_, c)| c.status == CheckStatus::Failed)
+        .collect();
+    // The worst: the largest measured value among the failing seeds, or,
+    // when none failed, among the seeds that passed (a seed that skipped
+    // the check measured nothing and would otherwise count as +inf). All
+    // skipped: any of them.
+    let passing: Vec<&(u64, &Check)> = of
+        .iter()
+        .filter(|(_, c)| c.status == CheckStatus::Passed)
+        .collect();
+    let pool: Vec<&(u64, &Check)> = if !failing.is_empty() {
+        failing.clone()
+    } else if !passing.is_empty() {
+        passing
+    } else {
+        of.iter().collect()
+    };
+    let worst = pool
+        .iter()
+        .max_by(|a, b| {
+            a.1.measured_s
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.1.measured_s.unwrap_or(f64::INFINITY))
+        })
+        .map(|(seed, c)| (*seed, *c));
+    let (worst_seed, worst) = worst.expect("a check comes from some seed");
+    let all_skipped = of.iter().all(|(_, c)| c.status == CheckStatus::Skipped);
+    let (status, message) = if !failing.is_empty() {
+        let seeds: Vec<String> = failing.iter().map(|(s, _)| s.to_string()).collect();
+        (
+            CheckStatus::Failed,
+            format!(
+                "failed for {} of {total} seeds ({}); worst, seed {worst_seed}: {}",
+                failing.len(),
+                seeds.join(", "),
+                worst.message
+            ),
+        )
+    } else if all_skipped {
+        (CheckStatus::Skipped, worst.message.clone())
+    } else {
+        let value = worst.measured_s.map_or(String::new(), |v| {
+            format!(" (worst {}, seed {worst_seed})", human(v))
+        });
+        let passed = of
+            .iter()
+            .filter(|(_, c)| c.status == CheckStatus::Passed)
+            .count();
+        let of_total = if passed == total {
+            format!("all {total} seeds")
+        } else {
+            format!("{passed} of {total} seeds (the others skipped it)")
+        };
+        (
+            CheckStatus::Passed,
+            format!("passed for {of_total}{value}: {}", worst.message),
+        )
+    };
+    Check::new(name, status, worst.measured_s, worst.limit_s, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check two seeds passed (the worst 4m, within 5m) and one skipped:
+    /// the folded check reports the worst passing seed, its value and
+    /// limit, not the skipped seed (which measured nothing).
+    #[test]
+    fn a_check_no_seed_failed_reports_the_worst_passing_seed() {
+        let passed = |v: f64| {
+            Check::new(
+                "restore",
+                CheckStatus::Passed,
+                Some(v),
+                Some(300.0),
+                format!("restore took {}, target 5m", human(v)),
+            )
+        };
+        let skipped = Check::new(
+            "restore",
+            CheckStatus::Skipped,
+            None,
+            None,
+            "no rollback was decided".to_string(),
+        );
+        let (a, b) = (passed(120.0), passed(240.0));
+        let c = fold_check("restore", &[(1, &a), (2, &skipped), (3, &b)], 3);
+        assert_eq!(c.status, CheckStatus::Passed);
+        assert_eq!((c.measured_s, c.limit_s), (Some(240.0), Some(300.0)));
+        assert_eq!(
+            c.message,
+            "passed for 2 of 3 seeds (the others skipped it) (worst 4m, seed 3): restore took 4m, target 5m"
+        );
     }
 }

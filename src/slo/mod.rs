@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::backend::BackendKind;
 use crate::history::HistoryRun;
-use crate::outcome::CheckStatus;
+use crate::outcome::{CheckStatus, DrillResult};
 use crate::scenario::ChangeType;
 
 pub use prom::openmetrics;
@@ -39,6 +39,8 @@ pub struct Query {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Miss {
     pub scenario: String,
+    /// The seed: every seed of one `--repeat` run shares one `at`.
+    pub seed: u64,
     pub at: String,
     /// `None`: the phase never ended (e.g. never restored).
     pub measured_s: Option<f64>,
@@ -57,16 +59,20 @@ pub struct Series {
     /// `within / runs`; `None` without runs.
     pub attainment: Option<f64>,
     /// `1 - misses / allowed misses`, where allowed = (1 - objective) × runs:
-    /// 1 untouched, 0 spent, below 0 overspent. `None` when no miss is
-    /// allowed (objective 100%) and one happened.
+    /// 1 untouched, 0 spent, below 0 overspent, computed exactly (0 is 0).
+    /// `None` when no miss is allowed (objective 100%) and one happened.
     pub error_budget_remaining: Option<f64>,
     pub p50_s: Option<f64>,
     pub p95_s: Option<f64>,
     pub p99_s: Option<f64>,
     pub max_s: Option<f64>,
-    /// Every measured value in the window, for histograms.
+    /// Every measured value in the window, smallest first, for histograms.
     #[serde(skip)]
     pub values: Vec<f64>,
+    /// Every measured value with the target its run had (`None`: none),
+    /// in run order, for the page's strip.
+    #[serde(skip)]
+    pub samples: Vec<(f64, Option<f64>)>,
     /// The target of the latest run held to one (targets may change).
     pub target_s: Option<f64>,
     /// The worst misses, most recent first among equals, at most three.
@@ -79,9 +85,16 @@ pub struct Report {
     pub objective: f64,
     pub window_s: f64,
     pub until: String,
-    /// History lines in the window that name no change type (written by
-    /// older versions), left out.
+    /// History lines in the window that name no change type or no backend
+    /// (written by older versions), left out.
     pub left_out: usize,
+    /// Negative controls (`expect.verdict: fail`, history `result: xfail`)
+    /// in the window: they fail on purpose, so they are left out too.
+    pub left_out_xfail: usize,
+    /// History lines in the window, any kind.
+    pub lines_in_window: usize,
+    /// When the history's latest run ran (`None`: an empty history).
+    pub latest_run_at: Option<String>,
     pub series: Vec<Series>,
 }
 
@@ -109,19 +122,33 @@ fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
 pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) -> Report {
     let stamp = |t: jiff::Timestamp| t.as_second() as f64 + f64::from(t.subsec_nanosecond()) / 1e9;
     let from = stamp(q.until) - q.window_s;
+    let objective_ppm = ppm(q.objective);
     let mut left_out = 0;
+    let mut left_out_xfail = 0;
+    let mut lines_in_window = 0;
+    let mut latest_run: Option<(jiff::Timestamp, String)> = None;
     type Key = (ChangeType, &'static str, BackendKind);
-    let mut groups: BTreeMap<Key, (Vec<f64>, usize, usize, Vec<Miss>)> = BTreeMap::new();
+    /// A measured value with the target its run had.
+    type Sample = (f64, Option<f64>);
+    let mut groups: BTreeMap<Key, (Vec<Sample>, usize, usize, Vec<Miss>)> = BTreeMap::new();
     let mut latest_target: BTreeMap<Key, (jiff::Timestamp, f64)> = BTreeMap::new();
     for r in runs {
         let Ok(at) = r.at.parse::<jiff::Timestamp>() else {
             continue;
         };
+        if latest_run.as_ref().is_none_or(|l| at > l.0) {
+            latest_run = Some((at, r.at.clone()));
+        }
         let secs = stamp(at);
         if secs <= from || at > q.until {
             continue;
         }
-        let Some(change) = r.change else {
+        lines_in_window += 1;
+        if r.result == Some(DrillResult::Xfail) {
+            left_out_xfail += 1;
+            continue;
+        }
+        let (Some(change), Some(backend)) = (r.change, r.backend) else {
             left_out += 1;
             continue;
         };
@@ -137,13 +164,13 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
             if measured.is_none() && target.is_none() {
                 continue;
             }
-            let g = groups.entry((change, phase, r.backend)).or_default();
+            let g = groups.entry((change, phase, backend)).or_default();
             if let Some(v) = measured {
-                g.0.push(v);
+                g.0.push((v, target));
             }
             let Some(target) = target else { continue };
             let latest = latest_target
-                .entry((change, phase, r.backend))
+                .entry((change, phase, backend))
                 .or_insert((at, target));
             // Compared as instants, not as text.
             if at >= latest.0 {
@@ -165,6 +192,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
                     g.1 += 1;
                     g.3.push(Miss {
                         scenario: r.scenario.clone(),
+                        seed: r.seed,
                         at: r.at.clone(),
                         measured_s: measured,
                         target_s: target,
@@ -177,20 +205,11 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
     let series = groups
         .into_iter()
         .map(
-            |((change, phase, backend), (mut values, runs, within, mut misses))| {
+            |((change, phase, backend), (samples, runs, within, mut misses))| {
                 let target_s = latest_target.get(&(change, phase, backend)).map(|t| t.1);
+                let mut values: Vec<f64> = samples.iter().map(|s| s.0).collect();
                 values.sort_by(f64::total_cmp);
-                let misses_n = runs - within;
-                let allowed = (1.0 - q.objective) * runs as f64;
-                let error_budget_remaining = if runs == 0 {
-                    None
-                } else if allowed > 1e-12 {
-                    Some(1.0 - misses_n as f64 / allowed)
-                } else if misses_n == 0 {
-                    Some(1.0)
-                } else {
-                    None
-                };
+                let error_budget_remaining = budget_left(objective_ppm, runs, runs - within);
                 // Worst first: a phase that never ended, then by overrun.
                 let overrun = |m: &Miss| m.measured_s.map_or(f64::INFINITY, |v| v / m.target_s);
                 misses.sort_by(|a, b| overrun(b).total_cmp(&overrun(a)).then(b.at.cmp(&a.at)));
@@ -208,6 +227,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
                     p99_s: percentile(&values, 0.99),
                     max_s: values.last().copied(),
                     values,
+                    samples,
                     target_s,
                     worst_misses: misses,
                 }
@@ -219,7 +239,33 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
         window_s: q.window_s,
         until: q.until.to_string(),
         left_out,
+        left_out_xfail,
+        lines_in_window,
+        latest_run_at: latest_run.map(|l| l.1),
         series,
+    }
+}
+
+/// The objective in parts per million (0.95 → 950 000): budgets are
+/// computed from integers, so a spent budget is exactly 0.
+fn ppm(objective: f64) -> u64 {
+    (objective * 1e6).round().clamp(0.0, 1e6) as u64
+}
+
+/// `1 - misses / allowed`, allowed = (1 - objective) × runs, as one
+/// division of exact integers: (allowed - misses) / allowed in ppm.
+fn budget_left(objective_ppm: u64, runs: usize, misses: usize) -> Option<f64> {
+    if runs == 0 {
+        return None;
+    }
+    let allowed = (1_000_000 - objective_ppm) as i128 * runs as i128;
+    let spent = misses as i128 * 1_000_000;
+    if allowed > 0 {
+        Some((allowed - spent) as f64 / allowed as f64)
+    } else if misses == 0 {
+        Some(1.0)
+    } else {
+        None
     }
 }
 
@@ -300,8 +346,9 @@ pub fn table(report: &Report) -> String {
         for m in &s.worst_misses {
             let _ = writeln!(
                 out,
-                "  {} at {}: {}, target {}",
+                "  {} seed {} at {}: {}, target {}",
                 m.scenario,
+                m.seed,
                 m.at,
                 m.measured_s
                     .map_or("never ended".to_string(), crate::outcome::human),
@@ -309,11 +356,26 @@ pub fn table(report: &Report) -> String {
             );
         }
     }
+    if report.left_out_xfail > 0 {
+        let _ = writeln!(
+            out,
+            "{} negative control run(s) (expect.verdict: fail) in the window: left out, they fail on purpose",
+            report.left_out_xfail
+        );
+    }
     if report.left_out > 0 {
         let _ = writeln!(
             out,
-            "{} run(s) in the window name no change type (history from an older version): left out",
+            "{} run(s) in the window name no change type or no backend (history from an older version): left out",
             report.left_out
+        );
+    }
+    if report.lines_in_window == 0
+        && let Some(latest) = &report.latest_run_at
+    {
+        let _ = writeln!(
+            out,
+            "no run of history.jsonl is in the window; the latest ran at {latest}: pass `--until {latest}` to end the window there"
         );
     }
     out
@@ -330,5 +392,17 @@ mod tests {
         assert_eq!(percentile(&v, 0.95), Some(19.0));
         assert_eq!(percentile(&v, 0.99), Some(20.0));
         assert_eq!(percentile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn budgets_are_exact() {
+        // (1 - 0.95) × 20 is 1.0000000000000009 in floating point.
+        assert_eq!(budget_left(ppm(0.95), 20, 1), Some(0.0));
+        assert_eq!(budget_left(ppm(0.90), 20, 1), Some(0.5));
+        assert_eq!(budget_left(ppm(0.95), 4, 1), Some(-4.0));
+        assert_eq!(budget_left(ppm(0.999), 1000, 0), Some(1.0));
+        assert_eq!(budget_left(ppm(1.0), 10, 0), Some(1.0));
+        assert_eq!(budget_left(ppm(1.0), 10, 1), None);
+        assert_eq!(budget_left(ppm(0.99), 0, 0), None);
     }
 }

@@ -28,6 +28,16 @@ fn num(v: f64) -> String {
     }
 }
 
+/// A bucket bound in OpenMetrics' canonical float form: `1.0`, `300.0`
+/// (the `+Inf` bucket is written apart).
+fn le(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
 pub fn openmetrics(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -43,7 +53,7 @@ pub fn openmetrics(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "rollback_drill_phase_seconds_bucket{{{l},le=\"{}\"}} {n}",
-                num(b)
+                le(b)
             );
         }
         let _ = writeln!(

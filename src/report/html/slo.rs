@@ -75,8 +75,9 @@ fn strip(s: &Series) -> String {
         s.backend,
         W - 4.0
     );
-    for v in &s.values {
-        let over = s.target_s.is_some_and(|t| *v > t);
+    // Each run against the target it had, not the latest one.
+    for (v, target) in &s.samples {
+        let over = target.is_some_and(|t| *v > t);
         let _ = write!(
             svg,
             "<line class=\"run\" x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"8\" y2=\"22\" stroke=\"{1}\" stroke-width=\"1\"/>",
@@ -94,4 +95,71 @@ fn strip(s: &Series) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::history::{HistoryRun, RunTargets};
+    use crate::outcome::Durations;
+
+    fn run(at: &str, restore: f64, target: f64) -> HistoryRun {
+        HistoryRun {
+            scenario: "s".into(),
+            at: at.into(),
+            passed: true,
+            durations: Durations {
+                restore: Some(restore),
+                ..Durations::default()
+            },
+            backend: Some(BackendKind::InProcess),
+            change: Some(crate::scenario::ChangeType::Prompt),
+            targets: RunTargets {
+                restore: Some(target),
+                ..RunTargets::default()
+            },
+            ..HistoryRun::default()
+        }
+    }
+
+    /// A 400 s restore held to 10m was within its target, even though the
+    /// target is 5m now: its tick is green, the later 350 s one red.
+    #[test]
+    fn each_tick_is_coloured_by_its_own_runs_target() {
+        let runs = [
+            run("2026-11-01T00:00:00Z", 400.0, 600.0),
+            run("2026-11-02T00:00:00Z", 350.0, 300.0),
+        ];
+        let q = crate::slo::Query {
+            window_s: 30.0 * 86_400.0,
+            objective: 0.99,
+            change: None,
+            until: "2026-11-03T00:00:00Z".parse().unwrap(),
+        };
+        let report = crate::slo::compute(&runs, &q);
+        let s = report.series.iter().find(|s| s.phase == "restore").unwrap();
+        let svg = strip(s);
+        let ticks: Vec<&str> = svg
+            .split("<line class=\"run\"")
+            .skip(1)
+            .map(|t| {
+                if t.contains("#16a34a") {
+                    "green"
+                } else {
+                    "red"
+                }
+            })
+            .collect();
+        let x = |v: f64| {
+            let max = 400.0 * 1.05;
+            format!("x1=\"{:.1}\"", 4.0 + (W - 8.0) * v / max)
+        };
+        let at = |v: f64| svg.find(&x(v)).unwrap_or_else(|| panic!("{svg}"));
+        let mut by_x = [(at(400.0), "400"), (at(350.0), "350")];
+        by_x.sort();
+        let order: Vec<&str> = by_x.iter().map(|p| p.1).collect();
+        let colour = |v: &str| ticks[order.iter().position(|o| *o == v).unwrap()];
+        assert_eq!((colour("400"), colour("350")), ("green", "red"), "{svg}");
+    }
 }
