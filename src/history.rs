@@ -7,71 +7,14 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::backend::BackendKind;
-use crate::outcome::{CheckStatus, DrillOutcome, Durations};
+use crate::outcome::DrillOutcome;
+/// The past runs' shape lives beside the checks that judge by them.
+pub use crate::outcome::past::{HistoryCheck, HistoryRun, RunTargets, median};
 
 mod table;
 pub use table::table;
-
-/// One past run, as read back from `history.jsonl`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HistoryRun {
-    pub scenario: String,
-    #[serde(default)]
-    pub scenario_hash: String,
-    #[serde(default)]
-    pub procedure_hash: String,
-    #[serde(default)]
-    pub seed: u64,
-    #[serde(default)]
-    pub version: String,
-    #[serde(default)]
-    pub at: String,
-    pub passed: bool,
-    #[serde(default)]
-    pub durations: Durations,
-    #[serde(default)]
-    pub checks: Vec<HistoryCheck>,
-    /// Where the run ran; `None` on lines written before backends were
-    /// recorded (simulated or live, nobody knows): left out of `drift` and
-    /// `slo`, still shown by `history`.
-    #[serde(default)]
-    pub backend: Option<BackendKind>,
-    /// `pass`, `xfail` (a negative control that failed as expected) or
-    /// `fail`; `None` on lines written before results were recorded.
-    #[serde(default)]
-    pub result: Option<crate::outcome::DrillResult>,
-    /// Live runs: how much faster than the wall clock scenario time ran;
-    /// `None` for simulated (virtual-clock) runs.
-    #[serde(default)]
-    pub time_scale: Option<f64>,
-    /// The change type (older lines: unknown).
-    #[serde(default)]
-    pub change: Option<crate::scenario::ChangeType>,
-    /// The phase targets that run was held to, in seconds.
-    #[serde(default)]
-    pub targets: RunTargets,
-}
-
-/// The targets of one run, in seconds; `None` where a phase had none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunTargets {
-    pub detect: Option<f64>,
-    pub decide: Option<f64>,
-    pub restore: Option<f64>,
-    pub mitigate: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HistoryCheck {
-    pub name: String,
-    pub status: CheckStatus,
-    #[serde(default)]
-    pub measured_s: Option<f64>,
-}
 
 pub fn line(o: &DrillOutcome, version: &str, at: &str) -> String {
     let checks: Vec<_> = o
@@ -209,20 +152,6 @@ pub fn read(file: &Path) -> Result<BTreeMap<String, Vec<HistoryRun>>, HistoryErr
         runs.entry(run.scenario.clone()).or_default().push(run);
     }
     Ok(runs)
-}
-
-/// The median of some values (the mean of the middle two for an even count).
-pub fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
-    })
 }
 
 #[cfg(test)]

@@ -9,14 +9,15 @@ use serde::Serialize;
 
 use crate::backend::BackendKind;
 use crate::drill::{DecisionEvent, Finding, Record, StepRecord, StepStatus, secs};
-use crate::history::{HistoryRun, median};
 use crate::registry::AuditEntry;
 use crate::scenario::{
     ChangeType, Decision, DriftPolicy, Dur, Expect, Mechanism, Percent, Plan, Step, Verdict,
 };
+use past::{HistoryRun, median};
 
 mod checks;
 mod drift;
+pub mod past;
 mod repeat;
 mod targets;
 mod twin;
