@@ -257,8 +257,10 @@ impl DrillOutcome {
             targets: plan.targets,
             verify_within,
             expect: plan.expect.clone(),
-            released: plan.release.at.0,
-            onset: plan.release.at.0 + plan.release.onset.0,
+            // A release held by a fault serves, and can regress, only
+            // once it shipped: phases count from then.
+            released: record.shipped_at.unwrap_or(plan.release.at.0),
+            onset: (plan.release.at.0 + plan.release.onset.0).max(record.shipped_at.unwrap_or(0)),
             ended,
             record,
             impacted_requests: world.impacted_requests,

@@ -399,3 +399,41 @@ fn a_corrupt_history_line_is_named_and_exits_3() {
         "{err}"
     );
 }
+
+#[test]
+fn a_release_due_during_an_outage_ships_after_it_and_its_phases_count_from_then() {
+    // Down from 10m to 20m; the release is due at 15m.
+    let extra = "faults:\n  - {kind: registry_outage, at: 10m, for: 10m}";
+    let held = sim::run(&common::canary(3, 100, "25%", "8%", extra));
+    let on_time = sim::run(&common::canary(3, 100, "25%", "8%", ""));
+    // It ships the moment the outage ends, and the decision path says why
+    // it waited.
+    assert_eq!(held.released, 20 * 60 * 1000 + 1);
+    assert!(
+        held.record.decision_path.iter().any(|e| e.who == "deployer"
+            && e.what
+                == "release of v13 at 25% held: the registry takes no calls during registry_outage, which ends at 20m"),
+        "{:#?}",
+        held.record.decision_path
+    );
+    // Detection counts from when the bad version served, not from the
+    // planned time: the same regression is caught as fast.
+    let (d_held, d_on_time) = (
+        held.durations().detect.unwrap(),
+        on_time.durations().detect.unwrap(),
+    );
+    assert!(
+        (d_held - d_on_time).abs() <= 30.0,
+        "detect {d_held}s held, {d_on_time}s on time"
+    );
+    assert!(held.passed(), "{:#?}", held.checks());
+    // A fault that starts at the release's very instant comes after it.
+    let same = sim::run(&common::canary(
+        3,
+        100,
+        "25%",
+        "8%",
+        "faults:\n  - {kind: registry_outage, at: 15m, for: 5m}",
+    ));
+    assert_eq!(same.released, 15 * 60 * 1000);
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use common::http::{Server, TOKENS};
 use serde_json::{Value, json};
@@ -14,6 +15,13 @@ use serde_json::{Value, json};
 const FIXTURE: &str = "fixtures/live/monthly-prompt-rollback.yaml";
 const NAME: &str = "live-monthly-prompt-rollback";
 const ROUTE: &str = "/api/routes/support-answer";
+
+/// Live drills at 60× take the machine's cores: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn server(dir: &Path) -> Server {
     let tokens = dir.join("tokens.yaml");
@@ -62,6 +70,7 @@ fn live_args(s: &Server) -> Vec<String> {
 
 #[test]
 fn the_same_live_drill_three_times_against_one_registry_takes_the_same_path() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut s = server(dir.path());
     let args = live_args(&s);
@@ -105,6 +114,7 @@ fn the_same_live_drill_three_times_against_one_registry_takes_the_same_path() {
 
 #[test]
 fn a_drill_that_slows_the_registry_leaves_it_as_fast_as_it_found_it() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut s = server(dir.path());
     let url = format!("http://{}", s.addr);
@@ -149,7 +159,7 @@ fn a_drill_that_slows_the_registry_leaves_it_as_fast_as_it_found_it() {
             teardown["detail"]
                 .as_str()
                 .unwrap()
-                .contains("the faults the drill injected cleared"),
+                .contains("the faults the drill injected undone"),
             "{teardown:#}"
         );
         // Nothing the drill injected is still in force on the registry.
@@ -168,6 +178,7 @@ fn a_drill_that_slows_the_registry_leaves_it_as_fast_as_it_found_it() {
 
 #[test]
 fn the_scenario_retention_reaches_the_route_the_drill_seeds() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut s = server(dir.path());
     // Not the registry's default (3): keep_last 4 must come from the
@@ -193,6 +204,7 @@ fn the_scenario_retention_reaches_the_route_the_drill_seeds() {
 
 #[test]
 fn a_drill_stopped_by_an_error_leaves_the_reports_of_the_others() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut s = server(dir.path());
     // Two drills, in name order: the first runs; the second reads its
@@ -216,13 +228,18 @@ fn a_drill_stopped_by_an_error_leaves_the_reports_of_the_others() {
     std::fs::write(drills.join("b.yaml"), broken).unwrap();
     let mut args = live_args(&s);
     args[0] = drills.to_str().unwrap().to_string();
+    // Two seeds each: what is reported is folded per scenario.
+    args.extend(["--repeat".to_string(), "2".to_string()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let reports = dir.path().join("reports");
     let (code, json, stderr) = run(&args, &reports);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{closed}")), "{stderr}");
-    // The drill that ended is reported, with its teardown.
+    // The drill that ended is reported, its seeds folded, with its teardown.
     assert_eq!(json["passed"], true, "{json:#}");
+    assert_eq!(json["repeat"]["seeds"], 2, "{json:#}");
+    let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testsuite ").count(), 1, "{junit}");
     assert!(
         json["steps"]
             .as_array()
@@ -259,6 +276,7 @@ fn findings(json: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn the_preflight_reads_the_live_registry_and_names_every_difference() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // Nothing listens: exit 3, naming the registry.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -439,6 +457,7 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
 
 #[test]
 fn simulated_and_live_runs_share_a_history_without_judging_each_other() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
     let sim = [FIXTURE];
@@ -496,6 +515,7 @@ fn simulated_and_live_runs_share_a_history_without_judging_each_other() {
 /// named by what differs.
 #[test]
 fn the_simulated_twin_passes_a_faithful_live_run_and_names_a_divergence() {
+    let _one = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let live = [
         FIXTURE,
@@ -517,24 +537,33 @@ fn the_simulated_twin_passes_a_faithful_live_run_and_names_a_divergence() {
     assert_eq!(twin["status"], "passed", "{twin:#}");
     assert!(findings(&json).iter().all(|(k, _)| k != "path_diverged"));
 
-    // Far too fast a clock: at 20,000× a 2m window lasts 6 ms of wall time
-    // and holds a few dozen real requests, under the policy's 300, so the
-    // live run never sees what the simulated one rolls back on. The twin
-    // names it, and the run fails (exit 1).
-    let fast = [
-        FIXTURE,
+    // A scenario that no longer describes the registry: it says a write
+    // takes 5m to be acknowledged, `registry serve` takes milliseconds. The
+    // twin restores 5m later than the live run, far more than one
+    // evaluation interval: `path_diverged`, and the run fails (exit 1).
+    let slow = dir.path().join("slow-writes.yaml");
+    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
+    assert!(text.contains("write_latency: 0s"));
+    std::fs::write(
+        &slow,
+        text.replace("write_latency: 0s", "write_latency: 5m"),
+    )
+    .unwrap();
+    let slow = slow.to_str().unwrap();
+    let diverging = [
+        slow,
         "--backend",
         "http",
         "--time-scale",
-        "20000",
+        "60",
         "--compare-simulated",
     ];
-    let (code, json, stderr) = run(&fast, &dir.path().join("diverged"));
+    let (code, json, stderr) = run(&diverging, &dir.path().join("diverged"));
     assert_eq!(code, 1, "{stderr}\n{json:#}");
     assert!(
         findings(&json)
             .iter()
-            .any(|(k, m)| k == "path_diverged" && m.contains("auto_rollback")),
+            .any(|(k, m)| k == "path_diverged" && m.contains("restore took")),
         "{json:#}"
     );
 

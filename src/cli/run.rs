@@ -232,6 +232,13 @@ pub fn run(args: RunArgs) -> Exit {
         wall_ms: clock.elapsed().as_millis() as u64,
         version: env!("CARGO_PKG_VERSION"),
     };
+    // `--repeat`: each scenario's seeds folded into one outcome, on every
+    // path that writes reports.
+    let outcomes = if args.repeat > 1 {
+        fold_repeats(outcomes)
+    } else {
+        outcomes
+    };
     if let Some(e) = live_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         // The drills that ended keep their reports.
         if !outcomes.is_empty() {
@@ -247,11 +254,6 @@ pub fn run(args: RunArgs) -> Exit {
         }
         return fail(&e);
     }
-    let outcomes = if args.repeat > 1 {
-        fold_repeats(outcomes)
-    } else {
-        outcomes
-    };
     // Reports first: a reader that closes stdout early (`| head`) must
     // cost neither the reports nor the exit code.
     let written = report::write(&args.report_dir, &formats, &outcomes, &run);

@@ -79,6 +79,9 @@ pub enum ImageError {
     NotAFile(PathBuf),
     #[error("cannot find this program's own binary: {0}")]
     OwnBinary(std::io::Error),
+    /// The engine took the archive and refused it as an image.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The shared libraries `ldd` lists for a dynamic binary (interpreter

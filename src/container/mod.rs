@@ -222,10 +222,7 @@ impl Engine {
                 while let Some(item) = stream.next().await {
                     let info = item.map_err(docker_err("importing the registry image"))?;
                     if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                        return Err(ContainerError::Docker {
-                            what: "importing the registry image".into(),
-                            message: e,
-                        });
+                        return Err(ContainerError::Image(image::ImageError::Refused(e)));
                     }
                 }
                 Ok(())

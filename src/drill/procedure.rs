@@ -245,6 +245,30 @@ impl<'p> Procedure<'p> {
         );
     }
 
+    /// The deployer shipped the release's first step now.
+    pub fn note_shipped(&mut self, now: u64) {
+        self.record.shipped_at.get_or_insert(now);
+    }
+
+    /// The deployer's step waits: fault `kind` holds the registry until
+    /// `until`.
+    pub fn note_held(
+        &mut self,
+        now: u64,
+        what: &str,
+        kind: crate::scenario::FaultKind,
+        until: u64,
+    ) {
+        self.note(
+            now,
+            "deployer",
+            format!(
+                "{what} held: the registry takes no calls during {kind}, which ends at {}",
+                crate::scenario::Dur(until)
+            ),
+        );
+    }
+
     /// The same, for another change of a release set.
     pub fn note_change_halted(&mut self, now: u64, rel: &crate::scenario::ReleasePlan, share: f64) {
         self.note(

@@ -41,6 +41,9 @@ pub struct Record {
     /// The set's rollback went to the registry as one transaction (its
     /// routes' phases overlap), not route by route (they add up).
     pub set_in_one_write: bool,
+    /// When the deployer shipped the release's first step: its planned
+    /// time, or later when a fault held the registry then.
+    pub shipped_at: Option<u64>,
 }
 
 /// One route of a release set's rollback: its own mechanism, target and

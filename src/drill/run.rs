@@ -56,7 +56,9 @@ pub trait Backend {
     }
     /// Fault `i` of the plan starts. Until a fault that holds the harness
     /// ends ([`crate::faults::holds_harness`]), the loop holds the
-    /// harness's own calls (release, onset).
+    /// deployer's canary steps (registry writes); the regression's onset
+    /// keeps its time (a backend that cannot set it then, e.g. a paused
+    /// container, sets it once it can).
     fn fault_start(&mut self, now: u64, i: usize) -> Result<(), Self::Error>;
     /// Fault `i` ends (only faults with a window end). A fault still in
     /// force when the drill ends is the backend's to end.
@@ -114,17 +116,33 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             ended = backend.now();
             break;
         };
-        let harness = matches!(
-            event,
-            Event::ReleaseStep(_) | Event::Onset | Event::ChangeStep(..) | Event::ChangeOnset(_)
-        );
-        if harness && !holding.is_empty() {
-            let until = holding
+        // The deployer's writes wait while the registry takes no calls;
+        // the regression's onset is the release's behaviour, not a
+        // registry call, and keeps its time.
+        let deployer = match event {
+            Event::ReleaseStep(i) => Some(format!(
+                "release of {} at {}",
+                plan.release.version,
+                crate::scenario::Percent(plan.release.schedule[i].1)
+            )),
+            Event::ChangeStep(c, i) => {
+                let rel = plan.releases()[c];
+                Some(format!(
+                    "release of {} on {} at {}",
+                    rel.version,
+                    rel.route,
+                    crate::scenario::Percent(rel.schedule[i].1)
+                ))
+            }
+            _ => None,
+        };
+        if let Some(what) = deployer
+            && let Some((kind, until)) = holding
                 .iter()
-                .filter_map(|&i: &usize| plan.faults[i].window())
-                .map(|(_, to)| to)
-                .max()
-                .unwrap_or(at);
+                .filter_map(|&i: &usize| Some((plan.faults[i].kind(), plan.faults[i].window()?.1)))
+                .max_by_key(|(_, to)| *to)
+        {
+            procedure.note_held(now, &what, kind, until.max(at));
             agenda.push(until.max(at) + 1, event);
             continue;
         }
@@ -133,7 +151,12 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
             Event::ReleaseStep(i) if i > 0 && procedure.record().detected.is_some() => {
                 procedure.note_promotion_halted(now, plan.release.schedule[i].1);
             }
-            Event::ReleaseStep(i) => backend.release_step(now, i)?,
+            Event::ReleaseStep(i) => {
+                backend.release_step(now, i)?;
+                if i == 0 {
+                    procedure.note_shipped(now);
+                }
+            }
             Event::Onset => backend.onset(now)?,
             // Nor are the set's remaining changes shipped.
             Event::ChangeStep(c, i) if procedure.record().detected.is_some() => {

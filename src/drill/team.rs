@@ -43,6 +43,9 @@ impl<'p> Procedure<'p> {
                 return self.run_steps(now, port);
             }
             Ok(v) => self.wait_last = format!("last value {v}"),
+            Err(e @ crate::metrics::ExternalError::NotHere) => {
+                self.wait_last = format!("last query failed: {e}")
+            }
             Err(e) => self.wait_last = format!("last query failed: Prometheus {}: {e}", w.url),
         }
         let deadline = self.step_started + w.within.0;

@@ -121,8 +121,8 @@ pub fn backends(kind: FaultKind) -> &'static [BackendKind] {
 
 /// Whether a fault of `kind` keeps the registry from taking any call while
 /// it is in force, the deployer's included: the drill loop then holds the
-/// harness's own moves (canary steps, onset) until it ends, on every
-/// backend alike.
+/// deployer's canary steps until it ends, on every backend alike (a fault
+/// that starts at the very instant of a step comes after it).
 pub fn holds_harness(kind: FaultKind) -> bool {
     matches!(
         kind,

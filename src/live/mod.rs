@@ -316,6 +316,7 @@ pub fn run(plan: &Plan, opts: &LiveOptions) -> Result<DrillOutcome, LiveError> {
         container,
         past_onset: false,
         in_force: std::collections::BTreeSet::new(),
+        deferred: Vec::new(),
     };
     let driven = drill::drive(plan, &mut wired);
     // Container faults still in force end before the teardown, whatever
@@ -413,6 +414,9 @@ struct Wired<'p, 'c> {
     past_onset: bool,
     /// Container faults started and not yet ended.
     in_force: std::collections::BTreeSet<usize>,
+    /// Onsets due while a container fault stopped the registry (`None`:
+    /// the release's, `Some(c)`: change `c` of a set): set once it ends.
+    deferred: Vec<Option<usize>>,
 }
 
 impl Backend for Wired<'_, '_> {
@@ -437,13 +441,22 @@ impl Backend for Wired<'_, '_> {
     }
 
     fn change_onset(&mut self, _now: u64, change: usize) -> Result<(), LiveError> {
+        if !self.in_force.is_empty() {
+            self.deferred.push(Some(change));
+            return Ok(());
+        }
         self.port.change_onset(change)
     }
 
     fn onset(&mut self, _now: u64) -> Result<(), LiveError> {
-        self.port.onset()?;
+        // A paused, killed or cut-off container cannot be told how the
+        // release behaves; it regresses the moment it can be.
         self.past_onset = true;
-        Ok(())
+        if !self.in_force.is_empty() {
+            self.deferred.push(None);
+            return Ok(());
+        }
+        self.port.onset()
     }
 
     fn fault_start(&mut self, _now: u64, i: usize) -> Result<(), LiveError> {
@@ -468,17 +481,24 @@ impl Backend for Wired<'_, '_> {
         let fault = &self.plan.faults[i];
         let crash = matches!(fault, FaultSpec::RegistryCrash { .. });
         match container_fault(c, fault, true) {
-            Ok(_) if crash => self.port.after_restart(self.past_onset),
-            Ok(_) => Ok(()),
+            Ok(_) if crash => self.port.after_restart(self.past_onset)?,
+            Ok(_) => {}
             // A registry that cannot start again ends the drill.
-            Err(e) if crash => Err(e),
+            Err(e) if crash => return Err(e),
             // Overlapping faults, e.g. a freeze ending on a container that
             // another fault stopped.
-            Err(e) => {
-                eprintln!("warning: ending fault `{}`: {e}", fault.kind());
-                Ok(())
+            Err(e) => eprintln!("warning: ending fault `{}`: {e}", fault.kind()),
+        }
+        // The registry answers again: the onsets due meanwhile take effect.
+        if self.in_force.is_empty() {
+            for change in std::mem::take(&mut self.deferred) {
+                match change {
+                    None => self.port.onset()?,
+                    Some(c) => self.port.change_onset(c)?,
+                }
             }
         }
+        Ok(())
     }
 
     fn port(&mut self) -> &mut dyn Staging {

@@ -20,6 +20,15 @@ mod set;
 mod state;
 use promql::set_metric;
 
+/// What the drill did to the server's faults, for the teardown.
+#[derive(Debug, Default)]
+pub(super) struct Injected {
+    pub outage: bool,
+    pub slow: bool,
+    /// `registry_slow` as the drill found it (`GET /admin/faults`).
+    pub slow_before_ms: u64,
+}
+
 pub struct LivePort<'p> {
     plan: &'p Plan,
     url: String,
@@ -31,9 +40,11 @@ pub struct LivePort<'p> {
     call_timeout: std::time::Duration,
     pub start: Instant,
     start_wall: jiff::Timestamp,
-    /// Server faults (`/admin/faults`) this drill injected: the teardown
-    /// clears them, so next month's drill meets the registry as it was.
-    injected: bool,
+    /// Server faults (`/admin/faults`) this drill injected, and the added
+    /// delay the registry had before (ms): the teardown ends the drill's
+    /// outage and puts the delay back, so next month's drill meets the
+    /// registry as it was.
+    pub(super) injected: Injected,
 }
 
 fn behaviour_body(version: &str, b: &Behaviour) -> String {
@@ -98,7 +109,7 @@ impl<'p> LivePort<'p> {
             call_timeout: std::time::Duration::from_secs(30),
             start: Instant::now(),
             start_wall: jiff::Timestamp::now(),
-            injected: false,
+            injected: Injected::default(),
         })
     }
 
@@ -241,36 +252,17 @@ impl<'p> LivePort<'p> {
             FaultSpec::RegistrySlow { add } => json!({"kind": "registry_slow", "add": wall(*add)}),
             _ => return Ok(()),
         };
-        self.injected = true;
         self.must(
             "POST",
             "/admin/faults",
             Some(&body.to_string()),
             "injecting a fault",
         )?;
-        Ok(())
-    }
-
-    /// Ends the server faults this drill injected (an outage still in
-    /// force, a slowness that lasts until cleared); `None` when it
-    /// injected none.
-    pub(super) fn clear_injected(&mut self) -> Option<Result<(), LiveError>> {
-        if !std::mem::take(&mut self.injected) {
-            return None;
+        match fault {
+            FaultSpec::RegistryOutage { .. } => self.injected.outage = true,
+            _ => self.injected.slow = true,
         }
-        let clear = [
-            json!({"kind": "registry_outage", "for": "0ms"}),
-            json!({"kind": "registry_slow", "add": "0ms"}),
-        ];
-        Some(clear.iter().try_for_each(|body| {
-            self.must(
-                "POST",
-                "/admin/faults",
-                Some(&body.to_string()),
-                "clearing the faults the drill injected",
-            )
-            .map(drop)
-        }))
+        Ok(())
     }
 
     /// The deployer ships canary step `step`, as in the simulation.

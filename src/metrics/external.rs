@@ -15,6 +15,6 @@ pub enum ExternalError {
     #[error("{0}")]
     NoValue(String),
     /// This backend reads no external metrics (a simulated drill).
-    #[error("no Prometheus in a simulated drill")]
+    #[error("no Prometheus on this backend")]
     NotHere,
 }

@@ -106,6 +106,33 @@ impl LivePort<'_> {
         })
     }
 
+    /// Ends the outage this drill injected and puts `registry_slow` back
+    /// as the drill found it; `None` when it injected neither.
+    fn undo_faults(&mut self) -> Option<Result<(), LiveError>> {
+        let done = std::mem::take(&mut self.injected);
+        let mut bodies = Vec::new();
+        if done.outage {
+            bodies.push(json!({"kind": "registry_outage", "for": "0ms"}));
+        }
+        if done.slow {
+            bodies.push(
+                json!({"kind": "registry_slow", "add": format!("{}ms", done.slow_before_ms)}),
+            );
+        }
+        if bodies.is_empty() {
+            return None;
+        }
+        Some(bodies.iter().try_for_each(|body| {
+            self.must(
+                "POST",
+                "/admin/faults",
+                Some(&body.to_string()),
+                "undoing the faults the drill injected",
+            )
+            .map(drop)
+        }))
+    }
+
     /// Reads every scenario route, changing nothing: a registry that
     /// refuses the token or stops answering is exit 3 before the preflight
     /// (which would otherwise report it as a finding, exit 1).
@@ -145,8 +172,13 @@ impl LivePort<'_> {
     }
 
     /// The state of every scenario route the registry holds: what the
-    /// teardown puts back.
+    /// teardown puts back (and the delay its faults add, read aside).
     pub fn found(&mut self) -> Result<Vec<RouteState>, LiveError> {
+        let r = self.http.call("GET", "/admin/faults", None);
+        if r.status == 200 {
+            let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            self.injected.slow_before_ms = v["registry_slow"]["add_ms"].as_u64().unwrap_or(0);
+        }
         let mut out = Vec::new();
         for route in &self.plan.registry.routes {
             if let Some(state) = self.route_state(&route.name)? {
@@ -173,9 +205,9 @@ impl LivePort<'_> {
         let mut failed: Option<String> = None;
         // Faults first: a registry left slow or down would hold every
         // read below, and next month's drill.
-        match self.clear_injected() {
-            Some(Ok(())) => restored.push("the faults the drill injected cleared".to_string()),
-            Some(Err(e)) => failed = Some(format!("the injected faults could not be cleared: {e}")),
+        match self.undo_faults() {
+            Some(Ok(())) => restored.push("the faults the drill injected undone".to_string()),
+            Some(Err(e)) => failed = Some(format!("the injected faults could not be undone: {e}")),
             None => {}
         }
         for want in found {
