@@ -399,3 +399,52 @@ fn a_closed_stdout_costs_neither_the_reports_nor_the_exit_code() {
         assert!(dir.path().join(f).is_file(), "{f} was written");
     }
 }
+
+/// `slo … | head -3` panicked the same way, before slo.json and slo.prom
+/// were written; so did `history … | head`.
+#[test]
+fn slo_and_history_survive_a_closed_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        common::root().join("fixtures/history/slo-month.jsonl"),
+        dir.path().join("history.jsonl"),
+    )
+    .unwrap();
+    for args in [
+        &["slo", "--until", "2026-11-30T00:00:00Z"][..],
+        &["history"][..],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+            .args(args)
+            .arg("--report-dir")
+            .arg(dir.path())
+            .current_dir(common::root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}");
+    }
+    for f in ["slo.json", "slo.prom"] {
+        assert!(dir.path().join(f).is_file(), "{f} was written");
+    }
+    // Every command that prints to stdout.
+    for args in [
+        &["schema"][..],
+        &["validate", "scenarios/"][..],
+        &["list", "scenarios/"][..],
+        &["init"][..],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
+            .args(args)
+            .current_dir(common::root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{args:?}");
+    }
+}

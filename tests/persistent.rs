@@ -183,14 +183,12 @@ fn the_scenario_retention_reaches_the_route_the_drill_seeds() {
     let mut s = server(dir.path());
     // Not the registry's default (3): keep_last 4 must come from the
     // scenario.
-    let four = dir.path().join("keep-four.yaml");
-    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
-    assert!(text.contains("retention: {keep_last: 3}"));
-    std::fs::write(
-        &four,
-        text.replace("retention: {keep_last: 3}", "retention: {keep_last: 4}"),
-    )
-    .unwrap();
+    let four = fixture_with(
+        dir.path(),
+        "keep-four.yaml",
+        "retention: {keep_last: 3}",
+        "retention: {keep_last: 4}",
+    );
     let mut args = live_args(&s);
     args[0] = four.to_str().unwrap().to_string();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -258,6 +256,31 @@ fn scenario_route() -> Value {
     json!({"revision": 0, "change": "prompt", "keep_last": 3,
         "candidates": [{"id": "prompts:support-answer:v12", "version": "v12", "weight": 100}],
         "versions": ["v10", "v11", "v12"], "reason": "as the scenario starts"})
+}
+
+/// The fixture with `from` replaced by `to` (which must be in it), written
+/// into `dir` as `name`.
+fn fixture_with(dir: &Path, name: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
+    assert!(text.contains(from), "the fixture holds `{from}`");
+    let file = dir.join(name);
+    std::fs::write(&file, text.replace(from, to)).unwrap();
+    file
+}
+
+/// Routes the whole route to `version` at `revision`, as a team would.
+fn route_to(s: &Server, revision: &Value, version: &str, reason: &str) {
+    let body = json!({"revision": revision, "reason": reason,
+        "candidates": [{"id": format!("prompts:support-answer:{version}"), "version": version, "weight": 100}]});
+    let (status, answer) = s.request("PUT", ROUTE, Some("lead-t"), Some(&body.to_string()));
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// Drops a held version, as a team would.
+fn drop_version(s: &Server, version: &str) {
+    let path = format!("/api/versions/support-answer/{version}");
+    let (status, body) = s.request("DELETE", &path, Some("lead-t"), None);
+    assert_eq!(status, 200, "{body}");
 }
 
 fn findings(json: &Value) -> Vec<(String, String)> {
@@ -344,13 +367,7 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
     );
 
     // A flag has moved: someone routed v11.
-    let moved = json!({"revision": 1, "reason": "hotfix",
-        "candidates": [{"id": "prompts:support-answer:v11", "version": "v11", "weight": 100}]});
-    assert_eq!(
-        s.request("PUT", ROUTE, Some("lead-t"), Some(&moved.to_string()))
-            .0,
-        200
-    );
+    route_to(&s, &json!(1), "v11", "hotfix");
     let (code, json, stderr) = preflight("moved");
     assert_eq!(code, 1, "{stderr}");
     let f = findings(&json);
@@ -365,20 +382,8 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
     assert_eq!(candidates[0]["version"], "v11");
 
     // Put v12 back, then drop the version the drill rolls back to.
-    let back = json!({"revision": 2, "reason": "undo",
-        "candidates": [{"id": "prompts:support-answer:v12", "version": "v12", "weight": 100}]});
-    assert_eq!(
-        s.request("PUT", ROUTE, Some("lead-t"), Some(&back.to_string()))
-            .0,
-        200
-    );
-    let (status, body) = s.request(
-        "DELETE",
-        "/api/versions/support-answer/v11",
-        Some("lead-t"),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    route_to(&s, &json!(2), "v12", "undo");
+    drop_version(&s, "v11");
     let (code, json, stderr) = preflight("dropped");
     assert_eq!(code, 1, "{stderr}");
     let f = findings(&json);
@@ -388,16 +393,12 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
         "{f:?}"
     );
     // A runbook that rolls back to v11 by name: its target is gone.
-    let pinned = dir.path().join("pinned.yaml");
-    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
-    std::fs::write(
-        &pinned,
-        text.replace(
-            "identify_target: {previous: true}",
-            "identify_target: {version: v11}",
-        ),
-    )
-    .unwrap();
+    let pinned = fixture_with(
+        dir.path(),
+        "pinned.yaml",
+        "identify_target: {previous: true}",
+        "identify_target: {version: v11}",
+    );
     let mut args = vec![pinned.to_str().unwrap()];
     args.extend_from_slice(&pre);
     let (code, json, stderr) = run(&args, &dir.path().join("pinned"));
@@ -425,20 +426,8 @@ fn the_preflight_reads_the_live_registry_and_names_every_difference() {
     // goes back to from the scenario's start) deleted. Both are named.
     let (_, body) = s.request("GET", ROUTE, Some("viewer-t"), None);
     let revision = serde_json::from_str::<Value>(&body).unwrap()["revision"].clone();
-    let away = json!({"revision": revision, "reason": "hotfix",
-        "candidates": [{"id": "prompts:support-answer:v10", "version": "v10", "weight": 100}]});
-    assert_eq!(
-        s.request("PUT", ROUTE, Some("lead-t"), Some(&away.to_string()))
-            .0,
-        200
-    );
-    let (status, body) = s.request(
-        "DELETE",
-        "/api/versions/support-answer/v12",
-        Some("lead-t"),
-        None,
-    );
-    assert_eq!(status, 200, "{body}");
+    route_to(&s, &revision, "v10", "hotfix");
+    drop_version(&s, "v12");
     let (code, json, stderr) = preflight("moved-and-dropped");
     assert_eq!(code, 1, "{stderr}");
     let f = findings(&json);
@@ -541,14 +530,12 @@ fn the_simulated_twin_passes_a_faithful_live_run_and_names_a_divergence() {
     // takes 5m to be acknowledged, `registry serve` takes milliseconds. The
     // twin restores 5m later than the live run, far more than one
     // evaluation interval: `path_diverged`, and the run fails (exit 1).
-    let slow = dir.path().join("slow-writes.yaml");
-    let text = std::fs::read_to_string(common::root().join(FIXTURE)).unwrap();
-    assert!(text.contains("write_latency: 0s"));
-    std::fs::write(
-        &slow,
-        text.replace("write_latency: 0s", "write_latency: 5m"),
-    )
-    .unwrap();
+    let slow = fixture_with(
+        dir.path(),
+        "slow-writes.yaml",
+        "write_latency: 0s",
+        "write_latency: 5m",
+    );
     let slow = slow.to_str().unwrap();
     let diverging = [
         slow,

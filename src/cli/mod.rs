@@ -256,10 +256,10 @@ pub fn main(cli: Cli) -> Exit {
         }
         Command::Schema => {
             let schema = scenario::schema::schema();
-            println!(
-                "{}",
+            run::quiet_print(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&schema).expect("a schema serializes")
-            );
+            ));
             Exit::Passed
         }
     }
@@ -293,7 +293,7 @@ fn load_with(paths: &[PathBuf], sets: &[scenario::set::FieldSet]) -> Result<Vec<
 fn validate(paths: &[PathBuf]) -> Exit {
     match load(paths) {
         Ok(plans) => {
-            println!("{} scenario(s) valid", plans.len());
+            run::quiet_print(&format!("{} scenario(s) valid\n", plans.len()));
             Exit::Passed
         }
         Err(code) => code,
@@ -305,14 +305,18 @@ fn list(paths: &[PathBuf]) -> Exit {
         Ok(plans) => plans,
         Err(code) => return code,
     };
+    use std::fmt::Write as _;
     let width = plans.iter().map(|p| p.name.len()).max().unwrap_or(8).max(8);
-    println!(
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:width$}  {:10}  {:>7}  FAULTS",
         "SCENARIO", "CHANGE", "TARGET"
     );
     for p in &plans {
         let faults: Vec<&str> = p.faults.iter().map(|f| f.kind().as_str()).collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{:width$}  {:10}  {:>7}  {}",
             p.name,
             p.change.as_str(),
@@ -324,6 +328,7 @@ fn list(paths: &[PathBuf]) -> Exit {
             }
         );
     }
+    run::quiet_print(&out);
     Exit::Passed
 }
 
@@ -341,7 +346,7 @@ fn history(args: &HistoryArgs) -> Exit {
         );
         return Exit::Passed;
     }
-    print!("{}", crate::history::table(&past, args.last));
+    run::quiet_print(&crate::history::table(&past, args.last));
     Exit::Passed
 }
 
@@ -358,7 +363,8 @@ fn slo(args: &SloArgs) -> Exit {
         until: args.until.unwrap_or_else(jiff::Timestamp::now),
     };
     let report = crate::slo::compute(past.values().flatten(), &query);
-    print!("{}", crate::slo::table(&report));
+    // Files first: a reader that closes stdout early (`| head`) must not
+    // cost them.
     let json = serde_json::to_string_pretty(&report).expect("the report serializes") + "\n";
     for (name, bytes) in [
         ("slo.json", json),
@@ -369,10 +375,11 @@ fn slo(args: &SloArgs) -> Exit {
             return exit::fail(&crate::report::ReportError::File { file: path, source });
         }
     }
-    println!(
-        "slo: slo.json and slo.prom in {}",
+    run::quiet_print(&format!(
+        "{}slo: slo.json and slo.prom in {}\n",
+        crate::slo::table(&report),
         args.report_dir.display()
-    );
+    ));
     Exit::Passed
 }
 
@@ -400,7 +407,7 @@ fn init(args: &InitArgs) -> Exit {
     };
     let text = crate::starter::render(change, routes.as_deref());
     let Some(out) = &args.output else {
-        print!("{text}");
+        run::quiet_print(&text);
         return Exit::Passed;
     };
     // A new drills folder is made, as a newcomer's first `--output

@@ -282,7 +282,7 @@ pub fn run(args: RunArgs) -> Exit {
 
 /// Writes to stdout; a closed stdout (a pipe whose reader is gone) is not
 /// an error of the run.
-fn quiet_print(text: &str) {
+pub(super) fn quiet_print(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());

@@ -53,6 +53,9 @@ pub struct Series {
     pub change: ChangeType,
     pub phase: &'static str,
     pub backend: BackendKind,
+    /// Runs in the window that measured this phase (with or without a
+    /// target): what p50/p95/p99 rank.
+    pub measured: usize,
     /// Runs in the window held to a target for this phase.
     pub runs: usize,
     pub within: usize,
@@ -218,6 +221,7 @@ pub fn compute<'a>(runs: impl IntoIterator<Item = &'a HistoryRun>, q: &Query) ->
                     change,
                     phase,
                     backend,
+                    measured: values.len(),
                     runs,
                     within,
                     attainment: (runs > 0).then(|| within as f64 / runs as f64),
@@ -286,6 +290,8 @@ pub fn table(report: &Report) -> String {
         "CHANGE",
         "PHASE",
         "BACKEND",
+        "MEASURED",
+        "TARGET",
         "RUNS",
         "WITHIN",
         "ATTAINMENT",
@@ -294,7 +300,7 @@ pub fn table(report: &Report) -> String {
         "P99",
         "BUDGET LEFT",
     ];
-    let rows: Vec<[String; 10]> = report
+    let rows: Vec<[String; 12]> = report
         .series
         .iter()
         .map(|s| {
@@ -302,6 +308,8 @@ pub fn table(report: &Report) -> String {
                 s.change.to_string(),
                 s.phase.to_string(),
                 s.backend.to_string(),
+                s.measured.to_string(),
+                secs(s.target_s),
                 s.runs.to_string(),
                 s.within.to_string(),
                 pct(s.attainment),

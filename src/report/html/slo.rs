@@ -50,7 +50,23 @@ pub(super) fn render(out: &mut String, report: &Report) {
             strip(s)
         );
     }
-    out.push_str("</tbody></table>\n</section>\n");
+    out.push_str("</tbody></table>\n");
+    // What the figures leave out, as `slo` says under its table.
+    for (n, what) in [
+        (
+            report.left_out_xfail,
+            "negative control run(s) (expect.verdict: fail) left out: they fail on purpose",
+        ),
+        (
+            report.left_out,
+            "run(s) without a change type or a backend (history from an older version) left out",
+        ),
+    ] {
+        if n > 0 {
+            let _ = writeln!(out, "<p class=\"muted left-out\">{n} {what}.</p>");
+        }
+    }
+    out.push_str("</section>\n");
 }
 
 /// Every value as a tick, the target as a dashed line.
@@ -161,5 +177,33 @@ mod tests {
         let order: Vec<&str> = by_x.iter().map(|p| p.1).collect();
         let colour = |v: &str| ticks[order.iter().position(|o| *o == v).unwrap()];
         assert_eq!((colour("400"), colour("350")), ("green", "red"), "{svg}");
+    }
+
+    #[test]
+    fn the_section_says_what_it_left_out() {
+        let mut control = run("2026-11-01T00:00:00Z", 4000.0, 600.0);
+        control.result = Some(crate::outcome::DrillResult::Xfail);
+        let mut old = run("2026-11-01T00:00:00Z", 10.0, 600.0);
+        old.backend = None;
+        let runs = [run("2026-11-02T00:00:00Z", 350.0, 600.0), control, old];
+        let q = crate::slo::Query {
+            window_s: 30.0 * 86_400.0,
+            objective: 0.99,
+            change: None,
+            until: "2026-11-03T00:00:00Z".parse().unwrap(),
+        };
+        let mut page = String::new();
+        render(&mut page, &crate::slo::compute(&runs, &q));
+        assert!(
+            page.contains("1 negative control run(s) (expect.verdict: fail) left out"),
+            "{page}"
+        );
+        assert!(
+            page.contains("1 run(s) without a change type or a backend"),
+            "{page}"
+        );
+        let mut clean = String::new();
+        render(&mut clean, &crate::slo::compute(&runs[..1], &q));
+        assert!(!clean.contains("left-out"), "{clean}");
     }
 }
