@@ -378,23 +378,34 @@ fn set_changes_the_drilled_version_and_a_bad_set_exits_2_naming_it() {
     }
 }
 
+/// The exit code of `rollback-drill ARGS` whose stdout is a pipe with no
+/// reader: closed before it starts, so every write to it fails, however
+/// fast the command prints.
+fn exit_with_stdout_closed(args: &[&str], report_dir: Option<&std::path::Path>) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"));
+    cmd.args(args);
+    if let Some(dir) = report_dir {
+        cmd.arg("--report-dir").arg(dir);
+    }
+    cmd.current_dir(common::root())
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .code()
+}
+
 /// `run … | head -1` panicked on the closed pipe (exit 101) before the
 /// reports were written. A reader that leaves early costs nothing now.
 #[test]
 fn a_closed_stdout_costs_neither_the_reports_nor_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-        .args(["run", "scenarios/", "--report-dir"])
-        .arg(dir.path())
-        .current_dir(common::root())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // The reader goes away before the run prints anything.
-    drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        exit_with_stdout_closed(&["run", "scenarios/"], Some(dir.path())),
+        Some(0)
+    );
     for f in ["junit.xml", "results.json", "summary.md", "history.jsonl"] {
         assert!(dir.path().join(f).is_file(), "{f} was written");
     }
@@ -414,18 +425,11 @@ fn slo_and_history_survive_a_closed_stdout() {
         &["slo", "--until", "2026-11-30T00:00:00Z"][..],
         &["history"][..],
     ] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-            .args(args)
-            .arg("--report-dir")
-            .arg(dir.path())
-            .current_dir(common::root())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(0), "{args:?}");
+        assert_eq!(
+            exit_with_stdout_closed(args, Some(dir.path())),
+            Some(0),
+            "{args:?}"
+        );
     }
     for f in ["slo.json", "slo.prom"] {
         assert!(dir.path().join(f).is_file(), "{f} was written");
@@ -437,14 +441,6 @@ fn slo_and_history_survive_a_closed_stdout() {
         &["list", "scenarios/"][..],
         &["init"][..],
     ] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollback-drill"))
-            .args(args)
-            .current_dir(common::root())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        assert_eq!(child.wait().unwrap().code(), Some(0), "{args:?}");
+        assert_eq!(exit_with_stdout_closed(args, None), Some(0), "{args:?}");
     }
 }

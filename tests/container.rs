@@ -28,14 +28,9 @@ fn fixture(name: &str) -> Plan {
 
 fn drill(backend: &Arc<ContainerBackend>, p: &Plan) -> DrillOutcome {
     let opts = LiveOptions {
-        registry: None,
-        token: None,
-        time_scale: 60.0,
         server_exe: None,
         container: Some(Arc::clone(backend)),
-        container_wanted: false,
-        preflight_only: false,
-        compare_simulated: false,
+        ..common::live_at_60x()
     };
     live::run(p, &opts).expect("the container drill runs")
 }

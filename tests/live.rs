@@ -9,30 +9,15 @@ mod common;
 use std::sync::Mutex;
 
 use common::{plan, root};
-use rollback_drill::live::{self, LiveOptions};
+use rollback_drill::live;
 use rollback_drill::outcome::DrillOutcome;
 use rollback_drill::scenario::Plan;
 use rollback_drill::sim;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// At 60×, on a registry server process the drill starts, as the CLI
-/// starts it.
-fn opts() -> LiveOptions {
-    LiveOptions {
-        registry: None,
-        token: None,
-        time_scale: 60.0,
-        server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
-        container: None,
-        container_wanted: false,
-        preflight_only: false,
-        compare_simulated: false,
-    }
-}
-
 fn live(p: &Plan) -> DrillOutcome {
-    live::run(p, &opts()).unwrap_or_else(|e| panic!("the live drill runs: {e}"))
+    live::run(p, &common::live_at_60x()).unwrap_or_else(|e| panic!("the live drill runs: {e}"))
 }
 
 /// Within 10% or one evaluation interval, whichever is larger.

@@ -8,7 +8,7 @@ mod common;
 
 use common::{plan, root};
 use rollback_drill::drill::RouteStatus;
-use rollback_drill::live::{self, LiveOptions};
+use rollback_drill::live;
 use rollback_drill::scenario::Plan;
 
 /// The shipped scenario, made quick: a 2-minute policy window (judged on
@@ -48,17 +48,7 @@ fn quick() -> Plan {
 #[test]
 fn a_set_is_rolled_back_in_one_transaction_over_http() {
     let p = quick();
-    let opts = LiveOptions {
-        registry: None,
-        token: None,
-        time_scale: 60.0,
-        server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
-        container: None,
-        container_wanted: false,
-        preflight_only: false,
-        compare_simulated: false,
-    };
-    let o = live::run(&p, &opts).expect("the live drill runs");
+    let o = live::run(&p, &common::live_at_60x()).expect("the live drill runs");
     assert!(o.passed(), "{:#?}\n{:#?}", o.checks(), o.findings());
     let routes = &o.record.routes;
     assert_eq!(routes.len(), 3);

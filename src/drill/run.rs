@@ -119,30 +119,14 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
         // The deployer's writes wait while the registry takes no calls;
         // the regression's onset is the release's behaviour, not a
         // registry call, and keeps its time.
-        let deployer = match event {
-            Event::ReleaseStep(i) => Some(format!(
-                "release of {} at {}",
-                plan.release.version,
-                crate::scenario::Percent(plan.release.schedule[i].1)
-            )),
-            Event::ChangeStep(c, i) => {
-                let rel = plan.releases()[c];
-                Some(format!(
-                    "release of {} on {} at {}",
-                    rel.version,
-                    rel.route,
-                    crate::scenario::Percent(rel.schedule[i].1)
-                ))
-            }
-            _ => None,
-        };
-        if let Some(what) = deployer
+        let deployer = matches!(event, Event::ReleaseStep(_) | Event::ChangeStep(..));
+        if deployer
             && let Some((kind, until)) = holding
                 .iter()
                 .filter_map(|&i: &usize| Some((plan.faults[i].kind(), plan.faults[i].window()?.1)))
                 .max_by_key(|(_, to)| *to)
         {
-            procedure.note_held(now, &what, kind, until.max(at));
+            procedure.note_held(now, &held_step(plan, event), kind, until.max(at));
             agenda.push(until.max(at) + 1, event);
             continue;
         }
@@ -194,4 +178,26 @@ pub fn drive<B: Backend>(plan: &Plan, backend: &mut B) -> Result<Driven, B::Erro
         ended,
         interrupted,
     })
+}
+
+/// A deployer's step in words, for the note that it was held.
+fn held_step(plan: &Plan, event: Event) -> String {
+    let pct = crate::scenario::Percent;
+    match event {
+        Event::ReleaseStep(i) => format!(
+            "release of {} at {}",
+            plan.release.version,
+            pct(plan.release.schedule[i].1)
+        ),
+        Event::ChangeStep(c, i) => {
+            let rel = plan.releases()[c];
+            format!(
+                "release of {} on {} at {}",
+                rel.version,
+                rel.route,
+                pct(rel.schedule[i].1)
+            )
+        }
+        _ => String::new(),
+    }
 }

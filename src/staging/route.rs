@@ -258,25 +258,20 @@ mod tests {
             })
             .unwrap();
         route.write(&[("a".into(), 75.0), (id, 25.0)]).unwrap();
-        let weights: Vec<Option<f64>> = route
-            .read()
-            .unwrap()
-            .unwrap()
-            .iter()
-            .map(|e| e.weight)
-            .collect();
-        assert_eq!(weights, [Some(75.0), Some(25.0)]);
+        let weights = |route: &mut FileRoute| -> Vec<Option<f64>> {
+            route
+                .read()
+                .unwrap()
+                .unwrap()
+                .iter()
+                .map(|e| e.weight)
+                .collect()
+        };
+        assert_eq!(weights(&mut route), [Some(75.0), Some(25.0)]);
         // A rollback names only its target: the release is left nothing
         // (it kept its 25% when only the entries named were written).
         route.write(&[("a".into(), 100.0)]).unwrap();
-        let weights: Vec<Option<f64>> = route
-            .read()
-            .unwrap()
-            .unwrap()
-            .iter()
-            .map(|e| e.weight)
-            .collect();
-        assert_eq!(weights, [Some(100.0), Some(0.0)]);
+        assert_eq!(weights(&mut route), [Some(100.0), Some(0.0)]);
         route.restore().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }

@@ -36,6 +36,21 @@ pub fn retry_phases(
         .collect()
 }
 
+/// A live drill at 60× on a registry server process it starts itself,
+/// as `run --backend http` without `--registry` does.
+pub fn live_at_60x() -> rollback_drill::live::LiveOptions {
+    rollback_drill::live::LiveOptions {
+        registry: None,
+        token: None,
+        time_scale: 60.0,
+        server_exe: Some(env!("CARGO_BIN_EXE_rollback-drill").into()),
+        container: None,
+        container_wanted: false,
+        preflight_only: false,
+        compare_simulated: false,
+    }
+}
+
 pub fn plan(yaml: &str) -> Plan {
     match scenario::load_str(yaml, Path::new("test.yaml")) {
         Ok(p) => p,
